@@ -1,0 +1,1 @@
+"""Service layer: async, plain arguments in, typed results or typed errors out. Never imports textual."""
