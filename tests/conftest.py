@@ -8,6 +8,8 @@ import pytest
 
 from devorch_tui.config import Settings, load_settings
 
+pytest_plugins = ["tests.fakes.multipass_fixture", "tests.fakes.sshd"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

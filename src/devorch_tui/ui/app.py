@@ -15,10 +15,12 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 from devorch_tui import __version__
 from devorch_tui.config import Settings, Workspace
 from devorch_tui.resources import styles_dir
+from devorch_tui.services.host import HostProbe, gather_facts
 from devorch_tui.ui.panes import PANES, Pane
 
 if TYPE_CHECKING:
     from devorch_tui.services.multipass import MultipassClient
+    from devorch_tui.services.runs import RunStore
 
 
 def _stylesheets() -> list[str]:
@@ -41,9 +43,11 @@ class DevorchApp(App[None]):
         ),
     ]
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, host_probe: HostProbe | None = None) -> None:
         super().__init__()
         self.settings = settings
+        self.host_probe: HostProbe = host_probe or gather_facts
+        """Gathers the host facts the Host pane judges; tests and screenshots pass a fixed one."""
         self.workspace: Workspace = settings.workspace_paths
         self.sub_title = str(self.workspace.root)
         self.selected_vm: str | None = None
@@ -70,6 +74,13 @@ class DevorchApp(App[None]):
         from devorch_tui.services.multipass import MultipassClient
 
         return MultipassClient.from_settings(self.settings)
+
+    @cached_property
+    def run_store(self) -> RunStore:
+        """The one run history of the app: every run started here reports through it (Logs pane)."""
+        from devorch_tui.services.runs import RunStore
+
+        return RunStore(self.settings.paths.runs_dir)
 
     def compose(self) -> ComposeResult:
         yield Header()

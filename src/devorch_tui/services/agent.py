@@ -1,0 +1,775 @@
+"""Run task files inside VMs over SSH (asyncssh), streaming every line into the run history.
+
+One :class:`SshSession` per target holds one asyncssh connection (with keepalive) reused for all of
+its tasks; each task is one SSH channel. asyncssh is imported inside functions only: it costs ~0.2 s
+of start-up and the dashboard and the CLI parser must not pay for it.
+
+How a command runs on the target
+--------------------------------
+The command line sshd sees -- and the target's process list shows -- is always the fixed bootstrap
+``exec sh -s``: the shell reads the real script from the channel's stdin (closed right after it, so
+the task itself sees an empty stdin). The environment values of a task (tokens, passwords) never appear in any argv, neither on
+this machine nor on the target. (asyncssh's ``env=`` would be cleaner but sshd drops every variable
+not listed in its ``AcceptEnv``, so it cannot be relied on.) The script::
+
+    printf '\\036devorch-pid=%s\\n' "$$"      # first stdout line: the pid of the task's process group
+    export NAME='value' ...                    # shlex-quoted
+    cd -- "$HOME"/'project' || exit 1          # the task's cwd, when it has one
+    exec bash -c 'the run string'              # or: exec argv... (shlex.join), no shell
+
+sshd starts every session in its own session/process group (setsid), and ``exec`` keeps that pid, so
+a timeout or a cancel kills the whole group with ``kill -TERM -- -PID`` (then ``-KILL`` after a grace
+period) through a second channel on the same connection: the remote process really stops.
+
+Output is read in the order the channel delivers it, split into lines (partial lines are kept until
+their newline arrives; a line longer than 64 KiB is cut), and handed to :class:`ActiveRun` which
+redacts, writes and flushes it to disk before any view sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import shlex
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from devorch_tui.errors import DevorchError
+from devorch_tui.services.known_hosts import KnownHosts
+from devorch_tui.services.runs import ActiveRun, RunRecord, RunStore, utcnow
+from devorch_tui.services.secrets import Redactor, is_secret_name
+from devorch_tui.services.targets import Target, TargetError, key_path_problem, resolve_targets
+from devorch_tui.services.tasks import ResolvedTask, TaskFile, TaskFileError, load_task_file, task_file_schema
+
+if TYPE_CHECKING:
+    from devorch_tui.config import Settings
+
+__all__ = [
+    "AgentError",
+    "CommandCancelled",
+    "CommandTimedOut",
+    "ConnectionDropped",
+    "HostKeyChanged",
+    "SshConnectError",
+    "SshSession",
+    "Target",
+    "TargetError",
+    "TaskFile",
+    "TaskFileError",
+    "build_script",
+    "load_task_file",
+    "resolve_targets",
+    "run_tasks",
+    "task_file_schema",
+]
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP = "exec sh -s"
+PID_MARKER = b"\x1edevorch-pid="
+MAX_LINE = 64 * 1024
+KILL_GRACE = 3.0
+EXTENDED_DATA_STDERR = 1
+
+LinesCallback = Callable[[str, list[str]], None]
+LineCallback = Callable[[str, str], None]
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+class AgentError(DevorchError):
+    """A task could not run as asked."""
+
+
+class SshConnectError(AgentError):
+    """The SSH connection could not be made (refused, timed out, key refused, ...)."""
+
+
+class HostKeyChanged(SshConnectError):
+    """The target presented another host key than the one pinned on first use."""
+
+
+class ConnectionDropped(AgentError):
+    """The connection broke while a command was running."""
+
+
+class CommandTimedOut(AgentError):
+    def __init__(self, timeout: float) -> None:
+        super().__init__(f"timed out after {timeout:g} s; the remote process was stopped")
+        self.timeout = timeout
+
+
+class CommandCancelled(AgentError):
+    def __init__(self) -> None:
+        super().__init__("cancelled; the remote process was stopped")
+
+
+# --------------------------------------------------------------------------------------------- scripts
+
+
+def remote_path(path: str) -> str:
+    """A path for the remote shell: ``~`` and ``~/x`` expand to the home folder, the rest is quoted."""
+    if path == "~":
+        return '"$HOME"'
+    if path.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(path[2:]) if path[2:] else '"$HOME"'
+    return shlex.quote(path)
+
+
+def display_command(command: str | Sequence[str]) -> str:
+    return command if isinstance(command, str) else shlex.join(command)
+
+
+def build_script(
+    command: str | Sequence[str],
+    *,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    shell: str = "bash",
+) -> str:
+    """The script sent on stdin to the bootstrap (see the module docstring)."""
+    lines = ["printf '\\036devorch-pid=%s\\n' \"$$\""]
+    for name, value in (env or {}).items():
+        lines.append(f"export {name}={shlex.quote(value)}")
+    if cwd:
+        lines.append(f"cd -- {remote_path(cwd)} || exit 1")
+    if isinstance(command, str):
+        lines.append(f"exec {shlex.quote(shell)} -c {shlex.quote(command)}")
+    else:
+        lines.append("exec " + shlex.join(command))
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------- the channel
+
+
+class _Collector:
+    """Receives one channel's data (asyncssh session protocol, duck-typed) and cuts it into lines."""
+
+    def __init__(self, on_lines: LinesCallback) -> None:
+        self._on_lines = on_lines
+        self._buffers = {"stdout": bytearray(), "stderr": bytearray()}
+        self._seen_pid = False
+        loop = asyncio.get_running_loop()
+        self.pid: asyncio.Future[int | None] = loop.create_future()
+        self.closed: asyncio.Future[Exception | None] = loop.create_future()
+
+    # asyncssh session protocol
+    def connection_made(self, chan: Any) -> None:
+        pass
+
+    def session_started(self) -> None:
+        pass
+
+    def pause_writing(self) -> None:
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+    def xon_xoff_requested(self, client_can_do: bool) -> None:
+        pass
+
+    def exit_status_received(self, status: int) -> None:
+        pass
+
+    def exit_signal_received(self, signal: str, core_dumped: bool, msg: str, lang: str) -> None:
+        pass
+
+    def eof_received(self) -> bool:
+        self._flush_all()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._flush_all()
+        if not self.pid.done():
+            self.pid.set_result(None)
+        if not self.closed.done():
+            self.closed.set_result(exc)
+
+    def data_received(self, data: bytes, datatype: int | None) -> None:
+        stream = "stderr" if datatype == EXTENDED_DATA_STDERR else "stdout"
+        buf = self._buffers[stream]
+        buf += data
+        if stream == "stdout" and not self._seen_pid:
+            if not self._take_pid(buf):
+                return
+        end = buf.rfind(b"\n")
+        if end < 0:
+            if len(buf) >= MAX_LINE:  # a very long line: pass it on in pieces rather than hold it
+                pieces = []
+                while len(buf) >= MAX_LINE:
+                    cut = _utf8_cut(buf, MAX_LINE)
+                    pieces.append(bytes(buf[:cut]).decode("utf-8", "replace"))
+                    del buf[:cut]
+                self._on_lines(stream, pieces)
+            return
+        chunk = bytes(buf[:end])
+        del buf[: end + 1]
+        if len(chunk) > MAX_LINE:
+            self._on_lines(stream, _split_long(chunk))
+        else:
+            self._emit(stream, chunk.decode("utf-8", "replace"))
+
+    def _take_pid(self, buf: bytearray) -> bool:
+        end = buf.find(b"\n")
+        if end < 0:
+            if len(buf) > 64 or not PID_MARKER.startswith(bytes(buf[: len(PID_MARKER)])):
+                self._seen_pid = True  # no marker: treat everything as output
+                self._set_pid(None)
+                return True
+            return False
+        first = bytes(buf[:end])
+        self._seen_pid = True
+        if first.startswith(PID_MARKER):
+            del buf[: end + 1]
+            try:
+                self._set_pid(int(first[len(PID_MARKER) :]))
+            except ValueError:
+                self._set_pid(None)
+        else:
+            self._set_pid(None)
+        return True
+
+    def _set_pid(self, pid: int | None) -> None:
+        if not self.pid.done():
+            self.pid.set_result(pid)
+
+    def _emit(self, stream: str, text: str) -> None:
+        self._on_lines(stream, text.split("\n"))
+
+    def _flush_all(self) -> None:
+        for stream, buf in self._buffers.items():
+            if buf:
+                text = bytes(buf).decode("utf-8", "replace")
+                buf.clear()
+                if stream == "stdout" and not self._seen_pid:
+                    self._seen_pid = True
+                    if text.startswith(PID_MARKER.decode()):
+                        continue
+                self._emit(stream, text)
+
+
+def _utf8_cut(data: bytes | bytearray, limit: int) -> int:
+    """Where to cut ``data`` at most ``limit`` bytes in without splitting a UTF-8 character."""
+    if limit >= len(data):
+        return len(data)
+    cut = limit
+    while cut > limit - 4 and cut > 0 and (data[cut] & 0xC0) == 0x80:
+        cut -= 1
+    return cut if cut > 0 else limit
+
+
+def _split_long(chunk: bytes) -> list[str]:
+    """Lines of ``chunk`` (no trailing newline), each cut into pieces of at most MAX_LINE bytes."""
+    out: list[str] = []
+    for line in chunk.split(b"\n"):
+        while len(line) > MAX_LINE:
+            cut = _utf8_cut(line, MAX_LINE)
+            out.append(line[:cut].decode("utf-8", "replace"))
+            line = line[cut:]
+        out.append(line.decode("utf-8", "replace"))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- session
+
+
+@dataclass
+class SshOptions:
+    key_path: Path
+    known_hosts: KnownHosts
+    connect_timeout: float = 15.0
+    keepalive_interval: float = 15.0
+    keepalive_count_max: int = 3
+    forward_agent: bool = False
+    """Forward the local ssh-agent (SSH_AUTH_SOCK) so commands can use its keys (``git clone git@...``)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SshOptions:
+        return cls(
+            key_path=settings.ssh_private_key,
+            known_hosts=KnownHosts(settings.paths.known_hosts),
+            connect_timeout=settings.ssh_connect_timeout,
+            keepalive_interval=settings.ssh_keepalive_interval,
+        )
+
+
+class SshSession:
+    """One SSH connection to one target, pinned host key, reused for many commands.
+
+    ``async with SshSession(target, options) as ssh: code = await ssh.run("make", 60, on_line)``.
+    A dropped connection is reopened by the next :meth:`run`.
+    """
+
+    def __init__(self, target: Target, options: SshOptions) -> None:
+        self.target = target
+        self.options = options
+        self._conn: Any = None
+        self.pinned_now: str | None = None
+        """The fingerprint pinned by the last connect (first use), else None."""
+        self.fingerprint: str | None = None
+
+    @classmethod
+    def from_settings(cls, target: Target, settings: Settings) -> SshSession:
+        return cls(target, SshOptions.from_settings(settings))
+
+    async def __aenter__(self) -> SshSession:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    async def connect(self) -> None:
+        """Open the connection (no-op when open). Raises SshConnectError / HostKeyChanged."""
+        if self.connected:
+            return
+        import asyncssh
+
+        target, options = self.target, self.options
+        problem = key_path_problem(options.key_path)
+        if problem:
+            raise SshConnectError(problem, hint="create the dedicated key with `devorch-tui keygen`, or set ssh_key in settings")
+        try:
+            client_key = asyncssh.read_private_key(options.key_path)
+        except asyncssh.KeyImportError as exc:
+            raise SshConnectError(
+                f"cannot use the SSH key {options.key_path}: {exc}",
+                hint="use an unencrypted ed25519 key (`devorch-tui keygen` makes one) or set ssh_key in settings",
+            ) from None
+        except OSError as exc:
+            raise SshConnectError(f"cannot read the SSH key {options.key_path}: {exc.strerror}", hint="check its permissions") from None
+
+        pinned = options.known_hosts.lookup(target.host, target.port)
+        trusted = []
+        for entry in pinned:
+            with suppress(asyncssh.KeyImportError):
+                trusted.append(asyncssh.import_public_key(entry.openssh))
+        seen: dict[str, Any] = {}
+        agent_options: dict[str, Any] = {"agent_path": None}
+        if options.forward_agent:
+            if not os.environ.get("SSH_AUTH_SOCK"):
+                raise SshConnectError(
+                    "SSH agent forwarding was asked for but no ssh-agent is running here (SSH_AUTH_SOCK is not set)",
+                    hint="start one and add your key (`eval $(ssh-agent)` then `ssh-add`), or use an https URL",
+                )
+            # the agent is offered to the target only; devorch-tui itself still logs in with its own key
+            agent_options = {"agent_path": None, "agent_forwarding": os.environ["SSH_AUTH_SOCK"]}
+
+        class _Client(asyncssh.SSHClient):
+            def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
+                seen["key"] = key
+                return not trusted  # first use: accept (and pin below); pinned: only the pinned key
+
+        where = f"{target.host}:{target.port}"
+        try:
+            conn = await asyncio.wait_for(
+                asyncssh.connect(
+                    target.host,
+                    target.port,
+                    username=target.user,
+                    client_keys=[client_key],
+                    known_hosts=(trusted, [], []),
+                    client_factory=_Client,
+                    config=None,
+                    **agent_options,
+                    preferred_auth="publickey",
+                    password=None,
+                    kbdint_auth=False,
+                    keepalive_interval=options.keepalive_interval,
+                    keepalive_count_max=options.keepalive_count_max,
+                    connect_timeout=options.connect_timeout,
+                    login_timeout=options.connect_timeout,
+                ),
+                options.connect_timeout + 5,
+            )
+        except (asyncssh.HostKeyNotVerifiable, asyncssh.KeyExchangeFailed) as exc:
+            if trusted:
+                raise self._host_key_changed(pinned, seen.get("key")) from None
+            raise SshConnectError(f"SSH key exchange with {where} failed: {exc.reason}", hint="check that the target runs OpenSSH") from None
+        except asyncssh.PermissionDenied:
+            raise SshConnectError(
+                f"{where} refused the key {options.key_path} for user {target.user!r}",
+                hint=(
+                    f"add {options.key_path}.pub to ~{target.user}/.ssh/authorized_keys on the target "
+                    "(VMs made by devorch-tui get it from SSH_PUBLIC_KEY in .env), or set ssh_user"
+                ),
+            ) from None
+        except asyncssh.DisconnectError as exc:
+            raise SshConnectError(f"{where} closed the SSH connection: {exc.reason}", hint="check the SSH server on the target") from None
+        except ConnectionRefusedError:
+            raise SshConnectError(
+                f"connection to {where} refused",
+                hint=_unreachable_hint(target),
+            ) from None
+        except (asyncio.TimeoutError, TimeoutError):
+            raise SshConnectError(
+                f"no answer from {where} within {options.connect_timeout:g} s",
+                hint=_unreachable_hint(target) + "; or raise ssh_connect_timeout",
+            ) from None
+        except OSError as exc:
+            raise SshConnectError(f"cannot reach {where}: {exc.strerror or exc}", hint=_unreachable_hint(target)) from None
+        self._conn = conn
+        key = seen.get("key")
+        if key is None:
+            key = conn.get_server_host_key()
+        self.fingerprint = key.get_fingerprint() if key is not None else None
+        self.pinned_now = None
+        if not trusted and key is not None:
+            options.known_hosts.pin(
+                target.host, target.port, key.export_public_key("openssh").decode().strip(), label=target.vm or ""
+            )
+            self.pinned_now = self.fingerprint
+
+    def _host_key_changed(self, pinned: list[Any], offered: Any) -> HostKeyChanged:
+        target = self.target
+        offered_text = f" (it now presents {offered.get_fingerprint()})" if offered is not None else ""
+        return HostKeyChanged(
+            f"the SSH host key of {target.name} ({target.host}:{target.port}) is not the one pinned on first use{offered_text}; "
+            "the connection was refused",
+            hint=(
+                f"if the VM was recreated this is expected: run `devorch-tui forget-host {target.name}` and try again; "
+                f"otherwise someone may be intercepting the connection (pinned keys: {self.options.known_hosts.path})"
+            ),
+        )
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+            with suppress(Exception):
+                await asyncio.wait_for(conn.wait_closed(), 5)
+
+    async def run(
+        self,
+        command: str | Sequence[str],
+        timeout: float | None = None,
+        on_line: LineCallback | None = None,
+        *,
+        on_lines: LinesCallback | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        shell: str = "bash",
+        cancel: asyncio.Event | None = None,
+    ) -> int:
+        """Run one command; return its exit code (negative signal number if killed by a signal).
+
+        Output goes to ``on_lines(stream, lines)`` per chunk, or ``on_line(stream, line)`` per line
+        (stream is "stdout" or "stderr"). Raises CommandTimedOut / CommandCancelled (the remote
+        process group is killed first), ConnectionDropped, SshConnectError.
+        """
+        await self.connect()
+        if on_lines is None:
+            if on_line is None:
+                on_lines = _discard
+            else:
+                callback = on_line
+
+                def on_lines(stream: str, lines: list[str]) -> None:
+                    for line in lines:
+                        callback(stream, line)
+
+        script = build_script(command, cwd=cwd, env=env, shell=shell)
+        conn = self._conn
+        collector_box: list[_Collector] = []
+
+        def factory() -> _Collector:
+            collector = _Collector(on_lines)
+            collector_box.append(collector)
+            return collector
+
+        import asyncssh
+
+        try:
+            chan, _session = await conn.create_session(factory, BOOTSTRAP, encoding=None)
+        except (asyncssh.Error, OSError, asyncssh.ChannelOpenError) as exc:
+            await self._drop()
+            raise ConnectionDropped(
+                f"the connection to {self.target.name} broke: {_reason(exc)}",
+                hint="check that the target is up; the next task reconnects",
+            ) from None
+        collector = collector_box[0]
+        chan.write(script.encode())
+        chan.write_eof()
+
+        waiters: list[asyncio.Future[Any]] = [collector.closed]
+        cancel_task = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
+        if cancel_task is not None:
+            waiters.append(cancel_task)
+        try:
+            done, _pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            await self._stop(chan, collector)
+            raise
+        finally:
+            if cancel_task is not None and not cancel_task.done():
+                cancel_task.cancel()
+        if collector.closed not in done:
+            await self._stop(chan, collector)
+            if cancel_task is not None and cancel_task in done:
+                raise CommandCancelled()
+            raise CommandTimedOut(timeout or 0)
+        exc = collector.closed.result()
+        code = chan.get_returncode()
+        if code is None or exc is not None:
+            await self._drop()
+            raise ConnectionDropped(
+                f"the connection to {self.target.name} broke while the command ran: {_reason(exc)}",
+                hint="check that the target is up (a VM may have been stopped or restarted)",
+            )
+        return code
+
+    async def _stop(self, chan: Any, collector: _Collector) -> None:
+        """Kill the remote process group of a channel (TERM, then KILL after a grace period)."""
+        try:
+            pid = await asyncio.wait_for(asyncio.shield(collector.pid), 2.0)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            pid = None
+        if pid and self.connected:
+            await self._signal(pid, "TERM")
+            try:
+                await asyncio.wait_for(asyncio.shield(collector.closed), KILL_GRACE)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                await self._signal(pid, "KILL")
+        chan.close()
+        with suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(collector.closed), 2.0)
+
+    async def _signal(self, pid: int, signal: str) -> None:
+        command = f"kill -{signal} -- -{pid} 2>/dev/null || kill -{signal} {pid} 2>/dev/null; true"
+        with suppress(Exception):
+            await asyncio.wait_for(self._conn.run(command, check=False), 5.0)
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.abort()
+
+
+def _discard(stream: str, lines: list[str]) -> None:
+    pass
+
+
+def _reason(exc: BaseException | None) -> str:
+    if exc is None:
+        return "the server closed the channel without an exit status"
+    reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+    return reason
+
+
+def _unreachable_hint(target: Target) -> str:
+    if target.vm:
+        return f"check that VM {target.vm} is Running (`devorch-tui vm list`) and its SSH server is up"
+    return f"check that {target.host} is up and an SSH server listens on port {target.port}"
+
+
+# ------------------------------------------------------------------------------------------- task runs
+
+
+def env_file_secrets(path: Path) -> list[str]:
+    """Values of the secret-looking variables (TOKEN, PASSWORD, SECRET, KEY) in a .env file.
+
+    A .env that cannot be read or parsed gives what could be read (lenient parse): masking must
+    never stop a run.
+    """
+    from devorch_tui.services.envfile import EnvFile
+
+    try:
+        values = EnvFile.load(path, strict=False).as_dict()
+    except DevorchError:
+        return []
+    return [value for name, value in values.items() if is_secret_name(name) and value]
+
+
+def build_redactor(task_file: TaskFile, env_file: Path | None) -> Redactor:
+    """Masks the task file's secret env values and the workspace .env's secret values."""
+    secrets: list[str] = []
+    for env in [task_file.defaults.env, *(task.env for task in task_file.tasks)]:
+        secrets.extend(value for name, value in env.items() if is_secret_name(name))
+    if env_file is not None:
+        secrets.extend(env_file_secrets(env_file))
+    return Redactor(secrets)
+
+
+async def _sleep_or_cancel(delay: float, cancel: asyncio.Event | None) -> bool:
+    """Wait ``delay`` seconds; True when cancel was set meanwhile."""
+    if cancel is None:
+        await asyncio.sleep(delay)
+        return False
+    try:
+        await asyncio.wait_for(cancel.wait(), delay)
+        return True
+    except asyncio.TimeoutError:
+        return False
+
+
+SessionFactory = Callable[[Target], SshSession]
+
+
+class _TargetRunner:
+    """Runs the tasks of one run on one target, reporting into the ActiveRun."""
+
+    def __init__(self, active: ActiveRun, target: Target, tasks: list[ResolvedTask], session: SshSession, cancel: asyncio.Event) -> None:
+        self.active = active
+        self.target = target
+        self.tasks = tasks
+        self.session = session
+        self.cancel = cancel
+
+    def info(self, step: str, text: str) -> None:
+        self.active.info(self.target.name, step, text)
+
+    async def run(self) -> None:
+        name = self.target.name
+        first = self.tasks[0].name
+        if self.cancel.is_set():
+            self.active.target_done(name, "cancelled", "cancelled before it started")
+            return
+        self.info(first, f"connecting to {self.target.address}")
+        try:
+            await self.session.connect()
+        except AgentError as exc:
+            self.info(first, f"error: {exc.message}")
+            if exc.hint:
+                self.info(first, f"fix: {exc.hint}")
+            self.active.step(name, first, "failed", message=exc.message)
+            self.active.target_done(name, "failed", exc.message)
+            return
+        if self.session.pinned_now:
+            self.info(first, f"pinned the host key {self.session.pinned_now} (first connection)")
+        try:
+            stopped = False
+            for task in self.tasks:
+                if stopped:
+                    break
+                status = await self.run_task(task)
+                if status == "cancelled":
+                    stopped = True
+                elif status == "failed" and not task.continue_on_error:
+                    stopped = True
+        finally:
+            await self.session.close()
+        self.active.target_done(name, "cancelled" if self.cancel.is_set() else None)
+
+    async def run_task(self, task: ResolvedTask) -> str:
+        name, step = self.target.name, task.name
+        attempts = task.retries + 1
+        shown = display_command(task.run)
+
+        def on_lines(stream: str, lines: list[str]) -> None:
+            self.active.lines(name, step, stream, lines)  # type: ignore[arg-type]
+
+        for attempt in range(1, attempts + 1):
+            if self.cancel.is_set():
+                self.active.step(name, step, "cancelled", message="cancelled", attempts=attempt - 1)
+                return "cancelled"
+            started, clock = utcnow(), time.monotonic()
+            self.active.step(name, step, "running", started=started, attempts=attempt)
+            suffix = f"   (attempt {attempt} of {attempts})" if attempt > 1 else ""
+            self.info(step, f"$ {shown}{suffix}")
+            code: int | None = None
+            try:
+                code = await self.session.run(
+                    task.run, task.timeout, on_lines=on_lines, cwd=task.cwd, env=task.env, shell=task.shell, cancel=self.cancel
+                )
+            except CommandCancelled as exc:
+                duration = time.monotonic() - clock
+                self.info(step, exc.message)
+                self.active.step(name, step, "cancelled", started=started, duration=duration, message=exc.message, attempts=attempt)
+                return "cancelled"
+            except AgentError as exc:  # timed out, connection dropped, cannot reconnect
+                message = exc.message
+            else:
+                message = None if code == 0 else f"exit status {code}"
+            duration = time.monotonic() - clock
+            if code == 0:
+                self.info(step, f"ok in {duration:.2f} s")
+                self.active.step(name, step, "ok", exit_code=0, started=started, duration=duration, attempts=attempt)
+                return "ok"
+            self.info(step, f"failed after {duration:.2f} s: {message}")
+            if attempt < attempts:
+                self.active.step(name, step, "running", started=started, message=message, attempts=attempt)
+                if task.retry_delay:
+                    self.info(step, f"retrying in {task.retry_delay:g} s")
+                if await _sleep_or_cancel(task.retry_delay, self.cancel):
+                    self.active.step(name, step, "cancelled", exit_code=code, started=started, duration=duration, message="cancelled", attempts=attempt)
+                    return "cancelled"
+                continue
+            self.active.step(name, step, "failed", exit_code=code, started=started, duration=duration, message=message, attempts=attempt)
+            if task.continue_on_error:
+                self.info(step, "continue_on_error: going on with the next task")
+            return "failed"
+        raise AssertionError("unreachable")
+
+
+async def run_tasks(
+    task_file: TaskFile,
+    targets: Sequence[Target],
+    store: RunStore,
+    settings: Settings,
+    cancel: asyncio.Event | None = None,
+    *,
+    source: str | Path | None = None,
+    session_factory: SessionFactory | None = None,
+    on_started: Callable[[ActiveRun], None] | None = None,
+) -> RunRecord:
+    """Run every task of ``task_file`` on every target; return the finished record.
+
+    Targets run at the same time, at most ``settings.max_parallel_targets`` at once; tasks run in
+    order on each. A failed task stops its target's remaining tasks unless ``continue_on_error``;
+    the run is "failed" when any task failed, "cancelled" when ``cancel`` was set. ``on_started``
+    gets the ActiveRun as soon as it exists (the UI uses its id to follow the run).
+    """
+    if not targets:
+        raise TargetError("no target given", hint="name a VM or an ssh://user@host:port")
+    cancel = cancel or asyncio.Event()
+    tasks = task_file.resolved_tasks()
+    redactor = build_redactor(task_file, settings.workspace_paths.env_file)
+    make_session = session_factory or functools.partial(SshSession.from_settings, settings=settings)
+    meta = {"task_file": str(source)} if source else {}
+    active = store.open_run(
+        "tasks",
+        task_file.name,
+        [target.name for target in targets],
+        steps=[task.name for task in tasks],
+        redactor=redactor,
+        meta=meta,
+        addresses={target.name: target.address for target in targets},
+    )
+    if on_started is not None:
+        on_started(active)
+    limit = asyncio.Semaphore(settings.max_parallel_targets)
+
+    async def one(target: Target) -> None:
+        async with limit:
+            runner = _TargetRunner(active, target, tasks, make_session(target), cancel)
+            try:
+                await runner.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not lose the other targets' results
+                log.exception("target %s failed unexpectedly", target.name)
+                active.info(target.name, tasks[0].name, f"internal error: {exc!r}")
+                active.target_done(target.name, "failed", f"internal error: {exc!r}")
+
+    try:
+        await asyncio.gather(*(one(target) for target in targets))
+    except asyncio.CancelledError:
+        cancel.set()
+        active.finish("cancelled", "cancelled")
+        raise
+    if cancel.is_set():
+        return active.finish("cancelled", "cancelled")
+    return active.finish()

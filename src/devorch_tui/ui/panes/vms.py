@@ -1,0 +1,671 @@
+"""The VMs pane: the live list of multipass instances and their whole lifecycle from the keyboard.
+
+Two self-rescheduling polls feed it (``ui/vm_poller.Poll``): `multipass list --no-ipv4` every
+``settings.poll_interval`` seconds (cheap: no SSH into each VM) and `multipass info` plus
+`list --snapshots` every ``settings.info_interval`` seconds for resources, addresses and
+snapshots. The selected VM's info is also fetched on demand when the cursor rests on it, after
+every action, and when a state change is seen. Rows are diffed by key (``VMTable.apply``), so the
+cursor and the scroll position survive every poll. When multipass is missing or its daemon is
+unreachable a banner says how to fix it and the list poll backs off (2, 4, 8... 30 s) until it
+answers again; the rest of the app keeps working.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult, SuspendNotSupported
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, Static
+
+from devorch_tui.errors import DevorchError
+from devorch_tui.ui.jobs import run_job
+from devorch_tui.ui.panes.base import Pane
+from devorch_tui.ui.screens.clone_form import CloneForm
+from devorch_tui.ui.screens.confirm import ConfirmScreen
+from devorch_tui.ui.screens.launch_form import LaunchDefaults, LaunchForm, LaunchRequest
+from devorch_tui.ui.screens.restore_picker import RestorePicker
+from devorch_tui.ui.screens.snapshot_form import SnapshotForm, SnapshotRequest
+from devorch_tui.ui.vm_poller import Backoff, Poll
+from devorch_tui.ui.widgets.vm_detail import VMDetail
+from devorch_tui.ui.widgets.vm_table import COLUMNS, VMRow, VMTable, vm_row
+
+if TYPE_CHECKING:
+    from devorch_tui.services.multipass import MultipassClient
+    from devorch_tui.services.multipass_models import Instance, InstanceInfo, SnapshotSummary
+
+log = logging.getLogger("devorch_tui")
+
+COLUMN_LABELS = {column.key: column.label for column in COLUMNS}
+DETAIL_DELAY = 0.3
+"""Seconds the cursor must rest on a VM before its info is fetched (scrolling fetches nothing)."""
+
+FleetInfo = tuple[dict[str, "InstanceInfo"], dict[str, list["SnapshotSummary"]] | None]
+
+
+class VMsPane(Pane):
+    PANE_ID = "vms"
+    PANE_TITLE = "VMs"
+    PANE_KEY = "3"
+
+    BINDINGS = [
+        Binding("n", "launch", "Launch", id="vms.launch", tooltip="Launch a new VM (name, image, CPUs, memory, disk, cloud-init)"),
+        Binding("u", "start", "Start", id="vms.start", tooltip="Start the selected VM"),
+        Binding("x", "stop", "Stop", id="vms.stop", tooltip="Stop the selected VM (clean shutdown)"),
+        Binding("X", "force_stop", "Force stop", id="vms.force_stop", show=False, tooltip="Power the selected VM off at once"),
+        Binding("z", "suspend", "Suspend", id="vms.suspend", show=False, tooltip="Suspend the selected VM"),
+        Binding("r", "restart", "Restart", id="vms.restart", show=False, tooltip="Restart the selected VM"),
+        Binding("d", "delete", "Delete", id="vms.delete", tooltip="Delete the selected VM (recoverable until purged)"),
+        Binding("U", "recover", "Recover", id="vms.recover", show=False, tooltip="Recover the selected deleted VM"),
+        Binding("P", "purge", "Purge deleted", id="vms.purge", show=False, tooltip="Permanently remove every deleted VM"),
+        Binding("S", "snapshot", "Snapshot", id="vms.snapshot", tooltip="Take a snapshot of the selected (stopped) VM"),
+        Binding("b", "restore", "Restore", id="vms.restore", show=False, tooltip="Restore the selected (stopped) VM to a snapshot"),
+        Binding("c", "clone", "Clone", id="vms.clone", show=False, tooltip="Clone the selected (stopped) VM under a new name"),
+        Binding("e", "shell", "Shell", id="vms.shell", tooltip="Open a shell in the selected VM (the dashboard comes back on exit)"),
+        Binding("t", "task_run", "Run tasks", id="vms.task_run", show=False, tooltip="Run a task file on the selected VM"),
+        Binding("i", "refresh", "Refresh", id="vms.refresh", show=False, tooltip="Poll multipass now (list, info, snapshots)"),
+        Binding("s", "sort", "Sort", id="vms.sort", tooltip="Sort by the next column"),
+        Binding("slash", "filter", "Filter", id="vms.filter", tooltip="Show only VMs matching a text"),
+        Binding("escape", "clear_filter", "Clear filter", id="vms.clear_filter", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._instances: dict[str, Instance] = {}
+        self._infos: dict[str, InstanceInfo] = {}
+        self._snapshots: dict[str, list[SnapshotSummary]] | None = None
+        """Snapshots by VM; None until loaded (or when the backend has no snapshots)."""
+        self._snapshots_supported = True
+        self._busy: dict[str, str] = {}
+        self._loaded = False
+        self._status = "Loading VMs…"
+        self._problem: str | None = None
+        self._shown_name: str | None = None
+        self._detail_state: tuple[Any, ...] | None = None
+        self._detail_timer: Timer | None = None
+        self._list_poll: Poll[list[Instance]] | None = None
+        self._info_poll: Poll[FleetInfo] | None = None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="vms-banner", markup=False)
+        yield Input(placeholder="filter: name, state, IP or release (Enter keeps it, Esc clears)", id="vms-filter")
+        with Vertical(id="vms-body"):
+            yield VMTable(id="vms-table")
+            yield Static("Loading VMs…", id="vms-status", markup=False)
+            yield VMDetail(id="vms-detail")
+
+    @property
+    def table(self) -> VMTable:
+        return self.query_one("#vms-table", VMTable)
+
+    @property
+    def client(self) -> MultipassClient:
+        return self.devorch.multipass
+
+    @property
+    def list_poll(self) -> Poll[list[Instance]]:
+        assert self._list_poll is not None
+        return self._list_poll
+
+    @property
+    def info_poll(self) -> Poll[FleetInfo]:
+        assert self._info_poll is not None
+        return self._info_poll
+
+    @property
+    def problem(self) -> str | None:
+        """The banner text while multipass cannot be reached, else None."""
+        return self._problem
+
+    def on_mount(self) -> None:
+        settings = self.devorch.settings
+        self.query_one("#vms-banner").display = False
+        self.query_one("#vms-filter").display = False
+        self._list_poll = Poll(
+            self,
+            "vms-list",
+            lambda: self.client.list(ipv4=False),
+            interval=settings.poll_interval,
+            on_result=self._on_list,
+            on_error=self._on_list_error,
+            backoff=Backoff(first=2.0, maximum=30.0),
+        )
+        self._info_poll = Poll(
+            self,
+            "vms-info",
+            self._fetch_fleet_info,
+            interval=settings.info_interval,
+            on_result=self._on_fleet_info,
+            on_error=self._on_fleet_info_error,
+            backoff=Backoff(first=settings.info_interval, maximum=max(30.0, settings.info_interval)),
+        )
+        self._list_poll.start()
+
+    def on_unmount(self) -> None:
+        for poll in (self._list_poll, self._info_poll):
+            if poll is not None:
+                poll.stop()
+
+    def on_pane_shown(self) -> None:
+        self.table.focus()
+
+    # ------------------------------------------------------------------ polling
+
+    def _on_list(self, instances: list[Instance]) -> None:
+        previous = self._instances
+        self._instances = {instance.name: instance for instance in instances}
+        self._infos = {name: info for name, info in self._infos.items() if name in self._instances}
+        if self._problem is not None:
+            self._set_problem(None)
+            self.notify("Multipass answers again; the VM list is live.", title="VMs")
+        first = not self._loaded
+        self._loaded = True
+        self._render_rows()
+        if first:
+            self.info_poll.start()
+        elif any(
+            previous.get(name) is None or previous[name].state != instance.state for name, instance in self._instances.items()
+        ):
+            # A VM appeared or changed state: its addresses and resources changed too.
+            self.info_poll.poll_now()
+
+    def _on_list_error(self, exc: BaseException, retry_in: float) -> None:
+        message = exc.describe() if isinstance(exc, DevorchError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, DevorchError):
+            log.error("VM list poll failed", exc_info=exc)
+        self._set_problem(f"Cannot list VMs. {message}\nRetrying in {retry_in:g} s (press i to retry now).")
+
+    def _set_problem(self, text: str | None) -> None:
+        self._problem = text
+        banner = self.query_one("#vms-banner", Static)
+        banner.update(text or "")
+        banner.display = text is not None
+        self.table.set_class(text is not None, "-stale")
+        self._update_status()
+
+    async def _fetch_fleet_info(self) -> FleetInfo:
+        """`info` for every VM (falling back to no runtime data if one VM breaks it) and all snapshots."""
+        from devorch_tui.services.multipass_errors import MultipassError, MultipassErrorKind
+
+        if not self._instances:
+            return {}, {}
+        try:
+            infos = await self.client.info()
+        except MultipassError as exc:
+            if exc.kind in (MultipassErrorKind.DAEMON_UNREACHABLE, MultipassErrorKind.SOCKET_DENIED, MultipassErrorKind.MISSING):
+                raise
+            # One VM failing its SSH runtime query fails the whole call (multipass #4527).
+            infos = await self.client.info(runtime=False)
+        snapshots = await self._fetch_snapshots()
+        return infos, snapshots
+
+    async def _fetch_snapshots(self) -> dict[str, list[SnapshotSummary]] | None:
+        from devorch_tui.services.multipass_errors import MultipassError, MultipassErrorKind
+
+        if not self._snapshots_supported:
+            return None
+        try:
+            summaries = await self.client.list_snapshots()
+        except MultipassError as exc:
+            if exc.kind is MultipassErrorKind.NOT_SUPPORTED:
+                self._snapshots_supported = False
+                return None
+            raise
+        grouped: dict[str, list[SnapshotSummary]] = {}
+        for snap in summaries:
+            grouped.setdefault(snap.instance, []).append(snap)
+        return grouped
+
+    def _on_fleet_info(self, result: FleetInfo) -> None:
+        infos, snapshots = result
+        self._infos = {name: info for name, info in infos.items() if name in self._instances}
+        if snapshots is not None:
+            self._snapshots = snapshots
+        elif not self._snapshots_supported:
+            self._snapshots = {}
+        self._render_rows()
+
+    def _on_fleet_info_error(self, exc: BaseException, retry_in: float) -> None:
+        log.info("VM info refresh failed (retry in %g s): %s", retry_in, exc)
+
+    def refresh_vm(self, name: str, *, snapshots: bool = False) -> None:
+        """Fetch info of one VM now (the selected one, or one an action touched).
+
+        Snapshots come with the fleet refresh; they are fetched here too when ``snapshots`` is set
+        (after snapshot / restore / clone) or before they were ever loaded.
+        """
+        with_snapshots = snapshots or self._snapshots is None
+
+        async def fetch() -> tuple[dict[str, InstanceInfo], dict[str, list[SnapshotSummary]] | None]:
+            infos = await self.client.info(name)
+            return infos, (await self._fetch_snapshots() if with_snapshots else None)
+
+        def done(result: tuple[dict[str, InstanceInfo], dict[str, list[SnapshotSummary]] | None]) -> None:
+            infos, snapshots = result
+            if name in infos and name in self._instances:
+                self._infos[name] = infos[name]
+            if snapshots is not None:
+                self._snapshots = snapshots
+            self._render_rows()
+
+        async def work() -> None:
+            try:
+                done(await fetch())
+            except DevorchError as exc:  # the VM may be gone already; the list poll will show it
+                log.info("info for %s failed: %s", name, exc)
+
+        self.run_worker(work(), name=f"vm-info-{name}", group=f"vm-info-{name}", exclusive=True, exit_on_error=False)
+
+    # ------------------------------------------------------------------ rendering
+
+    def _rows(self) -> list[VMRow]:
+        rows = [vm_row(instance, self._infos.get(name), self._busy.get(name)) for name, instance in self._instances.items()]
+        # A VM being launched is not listed until multipass has created it: show it as busy.
+        rows += [VMRow(name=name, state="", busy=busy) for name, busy in self._busy.items() if name not in self._instances]
+        return rows
+
+    def _render_rows(self) -> None:
+        self.table.apply(self._rows())
+        self._update_status()
+        self._sync_selection()
+
+    def _update_status(self) -> None:
+        text = self._status_text()
+        if text != self._status:  # Static.update re-lays out the screen: only when the text changes
+            self._status = text
+            self.query_one("#vms-status", Static).update(text)
+
+    def _status_text(self) -> str:
+        if not self._loaded:
+            return "Loading VMs…" if self._problem is None else "No VM list yet."
+        total = len(self._instances)
+        running = sum(1 for instance in self._instances.values() if instance.is_running)
+        parts = [f"{total} VM{'s' if total != 1 else ''}", f"{running} running", f"sorted by {COLUMN_LABELS[self.table.sort_column]}"]
+        if self.table.filter_text:
+            parts.append(f"filter {self.table.filter_text!r}: {self.table.row_count} shown")
+        if self._busy:
+            parts.append(f"{len(self._busy)} busy")
+        if total == 0 and not self._busy:
+            parts = ["No VMs yet. Press n to launch one."]
+        return " · ".join(parts)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._sync_selection()
+
+    def _sync_selection(self) -> None:
+        name = self.table.selected_name
+        if name != self._shown_name:
+            self._shown_name = name
+            self.devorch.selected_vm = name
+            if self._detail_timer is not None:
+                self._detail_timer.stop()
+                self._detail_timer = None
+            if name is not None and name in self._instances:
+                self._detail_timer = self.set_timer(DETAIL_DELAY, lambda: self.refresh_vm(name), name="vm-detail")
+        self._update_detail()
+
+    def _update_detail(self) -> None:
+        name = self._shown_name
+        instance = self._instances.get(name) if name else None
+        info = self._infos.get(name) if name else None
+        snapshots = None if self._snapshots is None or name is None else self._snapshots.get(name, [])
+        busy = self._busy.get(name) if name else None
+        state = (name, instance, info, tuple(snapshots) if snapshots is not None else None, busy)
+        if state == self._detail_state:
+            return
+        self._detail_state = state
+        self.query_one(VMDetail).show(instance, info, snapshots, busy=busy, name=name)
+
+    # ------------------------------------------------------------------ filter and sort
+
+    def action_sort(self) -> None:
+        column = self.table.cycle_sort()
+        self._update_status()
+        self.notify(f"Sorted by {COLUMN_LABELS[column]}", timeout=2)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#vms-filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "vms-filter":
+            event.stop()
+            self.table.set_filter(event.value)
+            self._update_status()
+            self._sync_selection()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "vms-filter":
+            event.stop()
+            if not event.value.strip():
+                event.input.display = False
+            self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#vms-filter", Input)
+        if not box.display and not self.table.filter_text:
+            return
+        box.value = ""
+        box.display = False
+        self.table.set_filter("")
+        self._update_status()
+        self._sync_selection()
+        self.table.focus()
+
+    # ------------------------------------------------------------------ actions: helpers
+
+    def _selected(self) -> str | None:
+        name = self.table.selected_name
+        if name is None:
+            self.notify("No VM selected. Launch one with n.", severity="warning", timeout=4)
+            return None
+        if name in self._busy:
+            self.notify(f"{name} is busy ({self._busy[name]}); wait until it is done.", severity="warning", timeout=4)
+            return None
+        return name
+
+    def _set_busy(self, name: str, label: str | None) -> None:
+        if label is None:
+            self._busy.pop(name, None)
+        else:
+            self._busy[name] = label
+        self._render_rows()
+
+    def _run_vm_action(
+        self,
+        name: str,
+        busy: str,
+        failure_title: str,
+        work: Callable[[], Awaitable[Any]],
+        success: Callable[[Any], str],
+        *,
+        also_refresh: tuple[str, ...] = (),
+        snapshots: bool = False,
+    ) -> None:
+        """Run one lifecycle call: row busy, worker, notification, then an immediate re-poll."""
+        self._set_busy(name, busy)
+
+        def finish() -> None:
+            self._set_busy(name, None)
+            self.list_poll.poll_now()
+            for vm in (name, *also_refresh):
+                self.refresh_vm(vm, snapshots=snapshots)
+
+        def on_done(result: Any) -> None:
+            finish()
+            self.notify(success(result), title="VMs", markup=False)
+
+        run_job(
+            self,
+            work,
+            title=failure_title,
+            on_done=on_done,
+            on_error=lambda exc: finish(),
+            group=f"vm-action-{name}",
+        )
+
+    def _confirm(self, title: str, message: str, label: str, then: Callable[[], None]) -> None:
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                then()
+
+        self.app.push_screen(ConfirmScreen(title, message, confirm_label=label, destructive=True), answered)
+
+    # ------------------------------------------------------------------ actions
+
+    def action_launch(self) -> None:
+        existing = set(self._instances) | set(self._busy)
+        self.app.push_screen(LaunchForm(self._launch_defaults(existing), existing), self._launch)
+
+    def _launch_defaults(self, existing: set[str]) -> LaunchDefaults:
+        from devorch_tui.services.envfile import effective_values
+
+        workspace = self.devorch.workspace
+        try:
+            values = effective_values(workspace.env_file, workspace.env_example if workspace.env_example.is_file() else None)
+        except (DevorchError, OSError):
+            values = {}
+        base = LaunchDefaults()
+        name = values.get("VM_NAME", "").strip()
+        return LaunchDefaults(
+            name="" if name in existing else name,
+            image=base.image,
+            cpus=values.get("VM_CPUS", "").strip() or base.cpus,
+            memory=values.get("VM_MEMORY", "").strip() or base.memory,
+            disk=values.get("VM_DISK", "").strip() or base.disk,
+            cloud_init=str(workspace.rendered) if workspace.rendered.is_file() else "",
+        )
+
+    def _launch(self, request: LaunchRequest | None) -> None:
+        if request is None:
+            return
+        self._run_vm_action(
+            request.name,
+            "launching",
+            f"Launch {request.name} failed",
+            lambda: self.client.launch(
+                request.name,
+                image=request.image,
+                cpus=request.cpus,
+                memory=request.memory,
+                disk=request.disk,
+                cloud_init=request.cloud_init,
+            ),
+            lambda _: f"Launched {request.name}.",
+        )
+
+    def action_start(self) -> None:
+        if name := self._selected():
+            self._run_vm_action(name, "starting", f"Start {name} failed", lambda: self.client.start(name), lambda _: f"{name} is running.")
+
+    def action_stop(self) -> None:
+        if name := self._selected():
+            self._run_vm_action(name, "stopping", f"Stop {name} failed", lambda: self.client.stop(name), lambda _: f"{name} stopped.")
+
+    def action_force_stop(self) -> None:
+        if name := self._selected():
+            self._confirm(
+                f"Force stop {name}?",
+                f"{name} is powered off at once, like pulling the plug: unsaved work inside it is lost.",
+                "Force stop",
+                lambda: self._run_vm_action(
+                    name,
+                    "powering off",
+                    f"Force stop {name} failed",
+                    lambda: self.client.stop(name, force=True),
+                    lambda _: f"{name} was powered off.",
+                ),
+            )
+
+    def action_suspend(self) -> None:
+        if name := self._selected():
+            self._run_vm_action(
+                name, "suspending", f"Suspend {name} failed", lambda: self.client.suspend(name), lambda _: f"{name} is suspended."
+            )
+
+    def action_restart(self) -> None:
+        if name := self._selected():
+            self._run_vm_action(
+                name, "restarting", f"Restart {name} failed", lambda: self.client.restart(name), lambda _: f"{name} restarted."
+            )
+
+    def action_delete(self) -> None:
+        if name := self._selected():
+            self._confirm(
+                f"Delete {name}?",
+                f"{name} is shut down and marked Deleted. You can recover it (U) until you purge (P).",
+                "Delete",
+                lambda: self._run_vm_action(
+                    name,
+                    "deleting",
+                    f"Delete {name} failed",
+                    lambda: self.client.delete(name),
+                    lambda _: f"{name} deleted. Recover it with U, or purge it with P.",
+                ),
+            )
+
+    def action_recover(self) -> None:
+        if name := self._selected():
+            self._run_vm_action(
+                name, "recovering", f"Recover {name} failed", lambda: self.client.recover(name), lambda _: f"{name} recovered; it is stopped."
+            )
+
+    def action_purge(self) -> None:
+        deleted = sorted(name for name, instance in self._instances.items() if instance.is_deleted)
+        if not deleted:
+            self.notify("There are no deleted VMs to purge.", timeout=4)
+            return
+
+        def purge() -> None:
+            for name in deleted:
+                self._busy[name] = "purging"
+            self._render_rows()
+
+            def finish() -> None:
+                for name in deleted:
+                    self._busy.pop(name, None)
+                self._render_rows()
+                self.list_poll.poll_now()
+
+            def on_done(_: Any) -> None:
+                finish()
+                self.notify(f"Purged for good: {', '.join(deleted)}.", title="VMs", markup=False)
+
+            run_job(self, self.client.purge, title="Purge failed", on_done=on_done, on_error=lambda exc: finish(), group="vm-purge")
+
+        self._confirm(
+            "Purge deleted VMs?",
+            f"These VMs are removed for good and cannot be recovered: {', '.join(deleted)}.",
+            "Purge",
+            purge,
+        )
+
+    def action_snapshot(self) -> None:
+        name = self._selected()
+        if name is None:
+            return
+        existing = {snap.name for snap in (self._snapshots or {}).get(name, [])}
+
+        def take(request: SnapshotRequest | None) -> None:
+            if request is None:
+                return
+            self._run_vm_action(
+                name,
+                "snapshotting",
+                f"Snapshot of {name} failed",
+                lambda: self.client.snapshot(name, request.name, request.comment),
+                lambda snapshot: f"Took snapshot {snapshot} of {name}.",
+                snapshots=True,
+            )
+
+        self.app.push_screen(SnapshotForm(name, existing), take)
+
+    def action_restore(self) -> None:
+        name = self._selected()
+        if name is None:
+            return
+
+        def restore(snapshot: str | None) -> None:
+            if snapshot is None:
+                return
+            self._confirm(
+                f"Restore {name} to {snapshot}?",
+                f"Everything on {name} since snapshot {snapshot} was taken is lost.",
+                "Restore",
+                lambda: self._run_vm_action(
+                    name,
+                    "restoring",
+                    f"Restore of {name} failed",
+                    lambda: self.client.restore(name, snapshot),
+                    lambda _: f"{name} is back at snapshot {snapshot}.",
+                    snapshots=True,
+                ),
+            )
+
+        def pick(snapshots: dict[str, list[SnapshotSummary]] | None) -> None:
+            if snapshots is None:
+                self.notify("This multipass backend has no snapshots (use the qemu driver).", severity="warning")
+                return
+            self._snapshots = snapshots
+            self._update_detail()
+            mine = snapshots.get(name, [])
+            if not mine:
+                self.notify(f"{name} has no snapshots. Stop it and press S to take one.", severity="warning", markup=False)
+                return
+            self.app.push_screen(RestorePicker(name, mine), restore)
+
+        run_job(self, self._fetch_snapshots, title=f"Listing snapshots of {name} failed", on_done=pick, group="vm-snapshots")
+
+    def action_clone(self) -> None:
+        source = self._selected()
+        if source is None:
+            return
+
+        def clone(new_name: str | None) -> None:
+            if new_name is None:
+                return
+            self._busy[new_name] = "cloning"
+            self._run_vm_action(
+                source,
+                "cloning",
+                f"Clone of {source} failed",
+                lambda: self._clone(source, new_name),
+                lambda _: f"Cloned {source} to {new_name} (stopped; start it with u).",
+                also_refresh=(new_name,),
+            )
+
+        self.app.push_screen(CloneForm(source, set(self._instances) | set(self._busy)), clone)
+
+    async def _clone(self, source: str, new_name: str) -> None:
+        try:
+            await self.client.clone(source, new_name)
+        finally:
+            self._busy.pop(new_name, None)
+
+    def action_shell(self) -> None:
+        name = self._selected()
+        if name is None:
+            return
+        try:
+            argv = self.client.shell_argv(name)
+        except DevorchError as exc:
+            self.notify(exc.describe(), severity="error", markup=False)
+            return
+        try:
+            with self.app.suspend():
+                print(f"devorch-tui: opening a shell in {name}; type `exit` to come back.", flush=True)
+                subprocess.run(argv, check=False)  # noqa: S603 - an argv list, no shell
+        except SuspendNotSupported:
+            self.notify(
+                f"A shell needs a real terminal. Run it yourself: {' '.join(argv)}", severity="warning", markup=False, timeout=8
+            )
+            return
+        except OSError as exc:
+            self.notify(f"Could not run {argv[0]}: {exc}", title=f"Shell in {name} failed", severity="error", markup=False)
+            return
+        self.list_poll.poll_now()
+        self.refresh_vm(name)
+
+    async def action_task_run(self) -> None:
+        from devorch_tui.ui.panes import PANES
+
+        if not any(pane.PANE_ID == "logs" for pane in PANES):
+            self.notify("Task runs are not available in this build.", severity="warning")
+            return
+        await self.devorch.run_pane_action("logs", "new_run")
+
+    def action_refresh(self) -> None:
+        self.list_poll.poll_now()
+        if self.info_poll.running:
+            self.info_poll.poll_now()
+        if self._shown_name is not None and self._shown_name in self._instances:
+            self.refresh_vm(self._shown_name)

@@ -1,0 +1,415 @@
+"""A log view that takes lines at any rate: buffered, flushed in batches, ANSI stripped, bounded.
+
+Writing one line at a time to a Textual ``Log`` costs a refresh per line and holds the view to a few
+thousand lines a second. ``RunLog.push`` only appends to a list (cheap enough to call from an event
+callback); a timer flushes the buffer with one ``write_lines`` at most every ``FLUSH_INTERVAL``.
+
+Follow: while the view is at its end it follows new lines. Scrolling up (keys, wheel, scrollbar)
+stops following, so what the user reads stays put even as lines arrive and old ones are dropped
+past ``max_lines``; scrolling back to the end (``End``) resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.cells import cell_len
+from rich.text import Text
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive, var
+from textual.widget import Widget
+from textual.timer import Timer
+from textual.widgets import Log
+
+FLUSH_INTERVAL = 0.05
+"""Seconds between two writes to the view while lines arrive."""
+
+FLOOD_LINES = 20_000
+"""Most lines one flush writes. Output faster than this per flush (400,000 lines/s) cannot be read
+live anyway: the view shows the newest lines after a marker saying how many it skipped (every line
+is in the log file; the filter and save read that)."""
+
+
+def skipped_marker(count: int) -> str:
+    return f"┄┄ {count:,} lines arrived faster than the view shows them: skipped here, all in the log file (/ filters it, w saves it) ┄┄"
+
+
+_ANSI = re.compile(
+    r"""
+    \x1b\[[0-?]*[ -/]*[@-~]           # CSI: colours, cursor moves, erase
+    | \x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?  # OSC: titles, hyperlinks
+    | \x1b[PX^_][^\x1b]*(?:\x1b\\)?   # DCS / SOS / PM / APC strings
+    | \x1b[@-Z\\-_]                   # other two-byte escapes
+    | \x9b[0-?]*[ -/]*[@-~]           # 8-bit CSI
+    """,
+    re.VERBOSE,
+)
+
+
+def strip_ansi(text: str) -> str:
+    """Remove terminal escape sequences; keep what follows the last carriage return (progress bars)."""
+    if "\x1b" in text or "\x9b" in text:
+        text = _ANSI.sub("", text)
+    if "\r" in text:
+        text = text.rstrip("\r")
+        text = text[text.rfind("\r") + 1 :]
+    return text
+
+
+class StatusLine(Widget):
+    """One line of text that repaints without a layout pass (``Static.update`` re-lays out the screen,
+    which costs tens of milliseconds in a busy dashboard; a status line changes several times a second)."""
+
+    DEFAULT_CSS = """
+    StatusLine {
+        height: 1;
+        width: 1fr;
+    }
+    """
+
+    text: reactive[str] = reactive("", layout=False)
+
+    def __init__(self, text: str = "", *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.set_reactive(StatusLine.text, text)
+
+    def update(self, text: str) -> None:
+        self.text = text
+
+    def render(self) -> Text:
+        return Text(self.text, no_wrap=True, overflow="ellipsis", end="")
+
+
+class RunLog(Log):
+    """A ``Log`` fed through ``push()``: batched writes, ANSI stripped, follow that yields to the user."""
+
+    following: var[bool] = var(True)
+    """True while the view sticks to the last line."""
+
+    class FollowChanged(Message):
+        """Posted when following starts or stops (the pane shows it)."""
+
+        def __init__(self, run_log: RunLog, following: bool) -> None:
+            super().__init__()
+            self.run_log = run_log
+            self.following = following
+
+        @property
+        def control(self) -> RunLog:
+            return self.run_log
+
+    def __init__(
+        self,
+        *,
+        max_lines: int = 200_000,
+        flush_interval: float = FLUSH_INTERVAL,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(highlight=False, max_lines=max_lines, auto_scroll=False, name=name, id=id, classes=classes)
+        self._pending: list[tuple[str, Sequence[str]]] = []
+        """Queued chunks: (prefix, texts); each text becomes the line ``prefix + text``."""
+        self._pending_count = 0
+        self._flush_interval = flush_interval
+        self._flush_timer: Timer | None = None
+        self._scrolling_programmatically = False
+        self.needle: str | None = None
+        """Lower-case text a line must contain to be shown (None: every line)."""
+        self.total_pushed = 0
+        """Lines accepted since the last ``clear`` (after the filter; shown lines may be fewer: ``max_lines``)."""
+
+    # --- feeding -------------------------------------------------------------------------------
+
+    def push(self, line: str) -> None:
+        """Queue one line; it shows within ``flush_interval``."""
+        self.push_chunk("", (line,))
+
+    def push_many(self, lines: Sequence[str]) -> None:
+        """Queue many lines at once."""
+        self.push_chunk("", lines)
+
+    def push_chunk(self, prefix: str, texts: Sequence[str]) -> None:
+        """Queue ``prefix + text`` for every text. O(1): lines are built when flushed, and only the
+        ones the view can hold (``max_lines``) are built at all."""
+        if not texts:
+            return
+        self._pending.append((prefix, texts))
+        self._pending_count += len(texts)
+        if self._flush_timer is None:
+            self._schedule_flush()
+
+    @property
+    def pending_count(self) -> int:
+        return self._pending_count
+
+    def _schedule_flush(self) -> None:
+        if not self.is_mounted:
+            return  # flushed on mount
+        self._flush_timer = self.set_timer(self._flush_interval, self._flush_from_timer, name="run-log-flush")
+
+    def _flush_from_timer(self) -> None:
+        self._flush_timer = None
+        self.flush()
+
+    def _on_mount(self) -> None:
+        # (ScrollView.on_mount runs too: Textual dispatches handlers along the MRO.)
+        if self._pending and self._flush_timer is None:
+            self._schedule_flush()
+
+    def _take_pending(self) -> tuple[list[str], int]:
+        """Build the lines of the queued chunks; returns the newest ``max_lines`` of them (after the
+        filter) and how many lines were accepted in all (the rest are older than the view holds)."""
+        chunks, queued = self._pending, self._pending_count
+        self._pending, self._pending_count = [], 0
+        limit = self.max_lines or queued
+        needle = self.needle
+        if needle is None and queued > FLOOD_LINES:
+            limit = min(limit, FLOOD_LINES)
+        picked: list[list[str]] = []
+        taken = 0
+        for prefix, texts in reversed(chunks):
+            if needle is None:
+                if taken >= limit:
+                    break  # older than what the view can hold: they are on disk
+                if taken + len(texts) > limit:
+                    texts = texts[len(texts) - (limit - taken) :]
+            lines = [
+                prefix + (strip_ansi(text) if ("\x1b" in text or "\r" in text or "\x9b" in text) else text)
+                for text in texts
+            ]
+            if needle is not None:
+                lines = [line for line in lines if needle in line.lower()]
+            picked.append(lines)
+            taken += len(lines)
+        accepted = queued if needle is None else taken
+        out: list[str] = []
+        if needle is None and queued > limit:
+            out.append(skipped_marker(queued - limit))
+        for lines in reversed(picked):
+            out.extend(lines)
+        if len(out) > (self.max_lines or len(out)):
+            del out[: len(out) - (self.max_lines or len(out))]
+        return out, accepted
+
+    def flush(self) -> int:
+        """Write every queued line to the view now (one update); returns how many lines were accepted."""
+        if not self._pending:
+            return 0
+        lines, accepted = self._take_pending()
+        self.total_pushed += accepted
+        if lines:
+            dropped = self._append(lines)
+            if self.following:
+                self._scroll_quietly_to(None)
+            elif dropped > 0:
+                # Keep the lines the user is reading in place while old ones fall off the top.
+                self._scroll_quietly_to(max(0, round(self.scroll_y) - dropped))
+        return accepted
+
+    def _append(self, lines: list[str]) -> int:
+        """Add lines (each a single line) in one go; returns how many old lines fell off the top.
+
+        Leaner than ``Log.write_lines``: no per-line split, width from the longest line, one refresh.
+        """
+        self._lines.extend(lines)
+        dropped = 0
+        if self.max_lines is not None and len(self._lines) > self.max_lines:
+            dropped = len(self._lines) - self.max_lines
+            del self._lines[:dropped]
+        self._render_line_cache.clear()
+        longest = max(lines, key=len)
+        width = cell_len(self._process_line(longest))
+        if width > self._width:
+            self._width = width
+        self.virtual_size = Size(self._width, len(self._lines))
+        self.refresh()
+        return dropped
+
+    def clear(self) -> RunLog:
+        """Drop every line (shown and queued) and follow again."""
+        self._pending.clear()
+        self._pending_count = 0
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        super().clear()
+        self.total_pushed = 0
+        self._scrolling_programmatically = True
+        try:
+            self.scroll_to(0, 0, animate=False, immediate=True)
+        finally:
+            self._scrolling_programmatically = False
+        self.following = True
+        return self
+
+    # --- follow --------------------------------------------------------------------------------
+
+    def _scroll_quietly_to(self, y: int | None) -> None:
+        """Scroll without it counting as the user leaving or reaching the end."""
+        self._scrolling_programmatically = True
+        try:
+            if y is None:
+                self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+            else:
+                self.scroll_to(y=y, animate=False, immediate=True)
+        finally:
+            self._scrolling_programmatically = False
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._scrolling_programmatically:
+            return
+        if round(new_value) >= self.max_scroll_y:
+            self.following = True
+        elif new_value < old_value:
+            self.following = False
+
+    def watch_following(self, following: bool) -> None:
+        self.post_message(self.FollowChanged(self, following))
+
+    def action_follow(self) -> None:
+        """Jump to the last line and follow new ones."""
+        self.flush()
+        self._scroll_quietly_to(None)
+        self.following = True
+
+    def action_scroll_end(self) -> None:
+        """End jumps to the last line at once and follows (an animated scroll would chase a moving end)."""
+        self.action_follow()
+
+    def unfollow(self) -> None:
+        """Stop following (as if the user scrolled up) without moving."""
+        self.following = False
+
+
+# --- what a run log line looks like in the view ------------------------------------------------
+
+STREAM_MARKS = {"stdout": " ", "stderr": "!", "info": "»"}
+"""One character between time and task: blank for stdout, ``!`` for stderr, ``»`` for devorch's own lines."""
+
+
+class LineFormatter:
+    """Turns run log lines (live events or the on-disk ``TS<TAB>STREAM<TAB>STEP<TAB>TEXT``) into view lines.
+
+    A view line is ``HH:MM:SS M [step] text`` in local time, M being the stream mark. Prefixes are
+    cached, so formatting costs one string join per line.
+    """
+
+    def __init__(self) -> None:
+        self._prefixes: dict[tuple[object, str, str], str] = {}
+
+    def prefix(self, ts: float, stream: str, step: str) -> str:
+        key = (int(ts), stream, step)
+        found = self._prefixes.get(key)
+        if found is None:
+            if len(self._prefixes) > 4096:
+                self._prefixes.clear()
+            found = self._prefixes[key] = self._make(time.strftime("%H:%M:%S", time.localtime(int(ts))), stream, step)
+        return found
+
+    def prefix_from_disk(self, ts_text: str, stream: str, step: str) -> str:
+        key = (ts_text[:19], stream, step)
+        found = self._prefixes.get(key)
+        if found is None:
+            if len(self._prefixes) > 4096:
+                self._prefixes.clear()
+            try:
+                moment = datetime.strptime(ts_text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+                clock = moment.astimezone().strftime("%H:%M:%S")
+            except ValueError:
+                clock = "??:??:??"
+            found = self._prefixes[key] = self._make(clock, stream, step)
+        return found
+
+    @staticmethod
+    def _make(clock: str, stream: str, step: str) -> str:
+        return f"{clock} {STREAM_MARKS.get(stream, '?')} [{step}] "
+
+    def disk_line(self, raw: str) -> str:
+        """A line of a ``<target>.log`` file as the view shows it (odd lines are shown as they are)."""
+        parts = raw.split("\t", 3)
+        if len(parts) != 4:
+            return strip_ansi(raw)
+        text = parts[3]
+        if "\x1b" in text or "\r" in text or "\x9b" in text:
+            text = strip_ansi(text)
+        return self.prefix_from_disk(parts[0], parts[1], parts[2]) + text
+
+
+@dataclass
+class LogSlice:
+    """Lines read from a log file for a view: the last ``max_lines`` that match, and how many matched."""
+
+    lines: list[str]
+    matched: int
+    read_bytes: int
+
+    @property
+    def hidden(self) -> int:
+        """Matching lines older than the ones kept (beyond ``max_lines``)."""
+        return self.matched - len(self.lines)
+
+
+def read_log_slice(path: Path, *, upto: int | None, needle: str | None, max_lines: int) -> LogSlice:
+    """Read ``path`` up to byte ``upto`` (what was on disk when the view switched; later lines come
+    live), keeping the last ``max_lines`` lines that contain ``needle`` (case-insensitive)."""
+    formatter = LineFormatter()
+    kept: deque[str] = deque(maxlen=max_lines)
+    matched = 0
+    read = 0
+    needle = needle.lower() if needle else None
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return LogSlice([], 0, 0)
+    with handle:
+        for raw in handle:
+            if upto is not None and read + len(raw) > upto:
+                break
+            if not raw.endswith(b"\n") and upto is not None:
+                break  # a partial last line (still being written) comes live instead
+            read += len(raw)
+            line = formatter.disk_line(raw.decode("utf-8", errors="replace").rstrip("\n"))
+            if needle is not None and needle not in line.lower():
+                continue
+            matched += 1
+            kept.append(line)
+    return LogSlice(list(kept), matched, read)
+
+
+def save_log_view(source: Path, dest: Path, *, needle: str | None) -> int:
+    """Write the whole log ``source`` as the view shows it (only lines with ``needle``, if given) to
+    ``dest``, atomically; returns the number of lines written."""
+    formatter = LineFormatter()
+    needle = needle.lower() if needle else None
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    count = 0
+    try:
+        with open(tmp, "w", encoding="utf-8") as out:
+            try:
+                handle = open(source, "rb")
+            except FileNotFoundError:
+                handle = None
+            if handle is not None:
+                with handle:
+                    for raw in handle:
+                        line = formatter.disk_line(raw.decode("utf-8", errors="replace").rstrip("\n"))
+                        if needle is not None and needle not in line.lower():
+                            continue
+                        out.write(line)
+                        out.write("\n")
+                        count += 1
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return count

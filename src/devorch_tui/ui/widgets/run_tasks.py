@@ -1,0 +1,183 @@
+"""The tasks (or steps) of one target of a run: status, exit code and duration, updated by key."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from textual.timer import Timer
+from textual.widgets import DataTable
+
+STATUS_STYLES: dict[str, tuple[str, str]] = {
+    "pending": ("·", "dim"),
+    "running": ("▶", "bold $accent"),
+    "retrying": ("↻", "bold $warning"),
+    "ok": ("✓", "$success"),
+    "failed": ("✗", "bold $error"),
+    "timeout": ("⏱", "bold $error"),
+    "cancelled": ("⊘", "$warning"),
+    "interrupted": ("!", "$warning"),
+    "skipped": ("-", "dim"),
+}
+"""Glyph and style per status; an unknown status shows as its name with no glyph."""
+
+COLUMNS = (("icon", " "), ("task", "Task"), ("status", "Status"), ("exit", "Exit"), ("time", "Time"))
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """What the list shows for one task of one target."""
+
+    name: str
+    status: str = "pending"
+    exit_code: int | None = None
+    started: float | None = None
+    """Epoch seconds when the task started (for the live duration of a running task)."""
+    duration: float | None = None
+
+
+def to_epoch(value: Any) -> float | None:
+    """Accept epoch seconds, a datetime or an ISO 8601 string (run records may use any)."""
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def format_duration(seconds: float | None) -> str:
+    """``0.4s``, ``12.3s``, ``4m05s``, ``2h03m``; empty when unknown."""
+    if seconds is None:
+        return ""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+class RunTasks(DataTable[Text]):
+    """A row per task keyed by its name; rows are updated in place, never rebuilt."""
+
+    DEFAULT_CSS = """
+    RunTasks {
+        height: 1fr;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None, clock: Any = time.time) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False, show_cursor=True)
+        self._rows: dict[str, TaskRow] = {}
+        self._clock = clock
+        self._ticker: Timer | None = None
+
+    def on_mount(self) -> None:
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+
+    @property
+    def rows_by_name(self) -> dict[str, TaskRow]:
+        """The rows shown, by task name, in display order."""
+        return dict(self._rows)
+
+    def _cells(self, row: TaskRow) -> list[Text]:
+        glyph, style = STATUS_STYLES.get(row.status, ("", ""))
+        style = self._resolve(style)
+        if row.duration is None and row.status in ("running", "retrying") and row.started is not None:
+            elapsed: float | None = self._clock() - row.started
+        else:
+            elapsed = row.duration
+        return [
+            Text(glyph, style=style),
+            Text(row.name, no_wrap=True, overflow="ellipsis"),
+            Text(row.status, style=style),
+            Text("" if row.exit_code is None else str(row.exit_code), justify="right"),
+            Text(format_duration(elapsed), justify="right"),
+        ]
+
+    def _resolve(self, style: str) -> str:
+        """Turn ``$variable`` colours into real ones from the app theme (Text styles need real colours)."""
+        if "$" not in style:
+            return style
+        try:
+            variables = self.app.theme_variables
+        except Exception:  # noqa: BLE001 - not mounted: no theme yet
+            return ""
+        words = []
+        for word in style.split():
+            if word.startswith("$"):
+                value = variables.get(word[1:])
+                if value:
+                    words.append(value)
+            else:
+                words.append(word)
+        return " ".join(words)
+
+    def set_rows(self, rows: list[TaskRow]) -> None:
+        """Show exactly ``rows``: update the ones that stay, add new ones, remove the rest."""
+        wanted = {row.name: row for row in rows}
+        for name in list(self._rows):
+            if name not in wanted:
+                self.remove_row(name)
+                del self._rows[name]
+        if list(self._rows) != [name for name in wanted if name in self._rows]:
+            # Order changed: rare (a different task file); rebuilding is the honest way.
+            self.clear()
+            self._rows.clear()
+        for row in rows:
+            self.upsert(row)
+        self._update_ticker()
+
+    def upsert(self, row: TaskRow) -> None:
+        """Add or update one task's row."""
+        cells = self._cells(row)
+        if row.name in self._rows:
+            if self._rows[row.name] != row:
+                for (key, _label), cell in zip(COLUMNS, cells, strict=True):
+                    self.update_cell(row.name, key, cell)
+        else:
+            self.add_row(*cells, key=row.name)
+        self._rows[row.name] = row
+        self._update_ticker()
+
+    def update_task(self, name: str, **changes: Any) -> TaskRow:
+        """Change some fields of a task (added as pending first if new); returns the new row."""
+        if "started" in changes:
+            changes["started"] = to_epoch(changes["started"])
+        current = self._rows.get(name, TaskRow(name))
+        row = replace(current, **changes)
+        self.upsert(row)
+        return row
+
+    def reset(self) -> None:
+        self.clear()
+        self._rows.clear()
+        self._update_ticker()
+
+    # --- live durations ---------------------------------------------------------------------
+
+    def _update_ticker(self) -> None:
+        running = any(row.status in ("running", "retrying") and row.duration is None for row in self._rows.values())
+        if running and self._ticker is None and self.is_mounted:
+            self._ticker = self.set_interval(1.0, self._tick, name="run-tasks-tick")
+        elif not running and self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+
+    def _tick(self) -> None:
+        for row in self._rows.values():
+            if row.status in ("running", "retrying") and row.duration is None and row.started is not None:
+                self.update_cell(row.name, "time", self._cells(row)[4])

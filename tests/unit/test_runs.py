@@ -1,0 +1,218 @@
+"""Run history: records and logs on disk before anyone sees them, events, redaction, interrupted runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devorch_tui.services.runs import (
+    LineEvent,
+    LinesEvent,
+    RunError,
+    RunFinished,
+    RunNotFound,
+    RunStarted,
+    RunStore,
+    StepEvent,
+    log_file_name,
+)
+from devorch_tui.services.secrets import MASK, Redactor
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RunStore:
+    return RunStore(tmp_path / "runs")
+
+
+def test_open_run_writes_a_running_record_and_empty_logs(store: RunStore) -> None:
+    run = store.open_run("tasks", "demo", ["vm-1", "ssh://u@h:2222"], steps=["build", "test"])
+    record = json.loads((run.dir / "run.json").read_text())
+    assert record["status"] == "running" and record["kind"] == "tasks" and record["pid"] == os.getpid()
+    assert [t["name"] for t in record["targets"]] == ["vm-1", "ssh://u@h:2222"]
+    assert [s["status"] for s in record["targets"][0]["steps"]] == ["pending", "pending"]
+    assert sorted(p.name for p in run.dir.iterdir()) == ["run.json", "ssh_u_h_2222.log", "vm-1.log"]
+    assert (run.dir / "vm-1.log").stat().st_mode & 0o777 == 0o600
+
+
+def test_lines_are_on_disk_before_subscribers_see_them(store: RunStore) -> None:
+    seen_on_disk: list[list[str]] = []
+
+    def subscriber(event) -> None:  # noqa: ANN001
+        if isinstance(event, LineEvent):
+            seen_on_disk.append(list(store.read_log(event.run_id, event.target)))
+
+    store.subscribe(subscriber)
+    run = store.open_run("tasks", "demo", ["vm-1"])
+    run.line("vm-1", "build", "stdout", "compiling")
+    assert len(seen_on_disk) == 1
+    assert seen_on_disk[0][0].endswith("\tstdout\tbuild\tcompiling")
+
+
+def test_events_in_order_and_unsubscribe(store: RunStore) -> None:
+    events: list = []
+    unsubscribe = store.subscribe(events.append)
+    run = store.open_run("provision", "dev-x", ["dev-x"], steps=["clone"])
+    run.step("dev-x", "clone", "running")
+    run.lines("dev-x", "clone", "stderr", ["Cloning into 'x'...", "done."])
+    run.step("dev-x", "clone", "ok", exit_code=0, duration=1.5)
+    final = run.finish()
+    assert [type(e) for e in events] == [RunStarted, StepEvent, LineEvent, LineEvent, StepEvent, RunFinished]
+    assert events[2].stream == "stderr" and events[3].text == "done."
+    assert events[4].status == "ok" and events[4].exit_code == 0 and events[4].duration == 1.5
+    assert final.status == "ok" and events[-1].run.status == "ok"
+    unsubscribe()
+    store.open_run("tasks", "again", ["x"])
+    assert len(events) == 6
+
+
+def test_batched_subscriber_gets_one_event_per_chunk(store: RunStore) -> None:
+    batches: list = []
+    singles: list = []
+    store.subscribe(batches.append, batched=True)
+    store.subscribe(singles.append)
+    run = store.open_run("tasks", "demo", ["t"])
+    run.lines("t", "s", "stdout", ["1", "2", "3"], ts=1_700_000_000.25)
+    chunk = [e for e in batches if isinstance(e, LinesEvent)]
+    assert chunk == [LinesEvent(run.id, "t", "s", "stdout", 1_700_000_000.25, ("1", "2", "3"))]
+    assert [e.text for e in singles if isinstance(e, LineEvent)] == ["1", "2", "3"]
+
+
+def test_a_failing_subscriber_does_not_break_the_run(store: RunStore) -> None:
+    def broken(event) -> None:  # noqa: ANN001
+        raise RuntimeError("view bug")
+
+    store.subscribe(broken)
+    run = store.open_run("tasks", "demo", ["t"])
+    run.line("t", "s", "stdout", "still logged")
+    assert run.finish().status == "ok"
+    assert [e.text for e in store.read_lines(run.id, "t")] == ["still logged"]
+
+
+def test_secrets_and_private_key_blocks_are_redacted_on_disk_and_in_events(store: RunStore) -> None:
+    events: list = []
+    store.subscribe(events.append)
+    run = store.open_run("tasks", "demo", ["t"], redactor=Redactor.from_env({"API_TOKEN": "hunter22", "GIT_NAME": "Ada"}))
+    run.line("t", "s", "stdout", "token=hunter22 user=Ada")
+    run.lines("t", "s", "stdout", ["-----BEGIN OPENSSH PRIVATE KEY-----", "b3BlbnNzaC1rZXktdjE=", "-----END OPENSSH PRIVATE KEY-----", "after"])
+    texts = [e.text for e in events if isinstance(e, LineEvent)]
+    assert texts == [f"token={MASK} user=Ada", MASK, MASK, MASK, "after"]
+    on_disk = (run.dir / "t.log").read_text()
+    assert "hunter22" not in on_disk and "b3BlbnNzaC1rZXktdjE" not in on_disk
+    assert [e.text for e in store.read_lines(run.id, "t")] == texts
+
+
+def test_log_round_trip_keeps_tabs_and_strips_carriage_returns(store: RunStore) -> None:
+    run = store.open_run("tasks", "demo", ["t"])
+    run.line("t", "step one", "stdout", "a\tb\tc\r")
+    (event,) = store.read_lines(run.id, "t")
+    assert (event.step, event.stream, event.text) == ("step one", "stdout", "a\tb\tc")
+
+
+def test_finish_derives_status_and_skips_pending_steps(store: RunStore) -> None:
+    run = store.open_run("tasks", "demo", ["a", "b"], steps=["one", "two"])
+    run.step("a", "one", "ok", exit_code=0)
+    run.step("a", "two", "ok", exit_code=0)
+    run.target_done("a")
+    run.step("b", "one", "failed", exit_code=2, message="exit status 2")
+    run.target_done("b")
+    final = run.finish()
+    assert final.status == "failed"
+    assert [t.status for t in final.targets] == ["ok", "failed"]
+    assert [s.status for s in final.target("b").steps] == ["failed", "skipped"]
+    assert final.finished is not None and final.duration is not None
+    assert store.load(run.id) == final  # what is on disk is what was returned
+
+
+def test_cancelled_finish_marks_running_steps(store: RunStore) -> None:
+    run = store.open_run("tasks", "demo", ["a"], steps=["one", "two"])
+    run.step("a", "one", "running")
+    final = run.finish("cancelled", "cancelled")
+    assert final.status == "cancelled"
+    assert [s.status for s in final.targets[0].steps] == ["cancelled", "skipped"]
+
+
+def test_steps_unknown_up_front_are_appended(store: RunStore) -> None:
+    run = store.open_run("base-image", "golden", ["golden"])
+    run.step("golden", "launch", "running")
+    run.step("golden", "launch", "ok", exit_code=0)
+    run.step("golden", "snapshot", "ok")
+    assert [s.name for s in run.finish().targets[0].steps] == ["launch", "snapshot"]
+
+
+def test_context_manager_fails_the_run_on_error(store: RunStore) -> None:
+    with pytest.raises(ValueError):
+        with store.open_run("provision", "p", ["vm"]) as run:
+            raise ValueError("boom")
+    record = store.load(run.id)
+    assert record.status == "failed" and record.message == "boom"
+
+
+def test_list_is_newest_first_and_skips_broken_records(store: RunStore) -> None:
+    first = store.open_run("tasks", "first", ["t"])
+    first.finish()
+    second = store.open_run("tasks", "second", ["t"])
+    second.finish()
+    broken = store.runs_dir / "20000101-000000-0000"
+    broken.mkdir()
+    (broken / "run.json").write_text("{not json")
+    ids = [record.id for record in store.list()]
+    assert ids == sorted([first.id, second.id], reverse=True)
+    with pytest.raises(RunError, match="cannot be read"):
+        store.load("20000101-000000-0000")
+    with pytest.raises(RunNotFound):
+        store.load("20000101-000000-ffff")
+    with pytest.raises(RunNotFound):
+        store.load("../etc")
+
+
+def test_run_owned_by_a_dead_process_shows_as_interrupted(store: RunStore, tmp_path: Path) -> None:
+    """A real process opens a run, starts a step and dies without finishing (like a crash)."""
+    code = (
+        "import sys, os\n"
+        "from devorch_tui.services.runs import RunStore\n"
+        "run = RunStore(sys.argv[1]).open_run('tasks', 'crashy', ['vm'], steps=['long', 'after'])\n"
+        "run.step('vm', 'long', 'running')\n"
+        "run.line('vm', 'long', 'stdout', 'working')\n"
+        "print(run.id, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    run_id = subprocess.run([sys.executable, "-c", code, str(store.runs_dir)], capture_output=True, text=True, check=True).stdout.strip()
+    record = store.load(run_id)
+    assert record.status == "interrupted"
+    assert [s.status for s in record.targets[0].steps] == ["interrupted", "pending"]
+    assert json.loads((store.runs_dir / run_id / "run.json").read_text())["status"] == "interrupted"
+    assert [e.text for e in store.read_lines(run_id, "vm")] == ["working"]
+
+
+def test_a_reused_pid_does_not_keep_a_run_running(store: RunStore) -> None:
+    run = store.open_run("tasks", "demo", ["t"])
+    path = run.dir / "run.json"
+    data = json.loads(path.read_text())
+    data["pid_started"] = "1"  # our pid, but "started" at another time: another process owned it
+    path.write_text(json.dumps(data))
+    store._closed(run.id)  # forget it is active in this process
+    assert store.load(run.id).status == "interrupted"
+
+
+def test_running_record_of_a_live_process_stays_running(store: RunStore) -> None:
+    run = store.open_run("tasks", "demo", ["t"])
+    store._closed(run.id)
+    assert store.load(run.id).status == "running"
+
+
+def test_log_file_names_are_safe_and_unique() -> None:
+    assert log_file_name("ssh://ubuntu@10.0.0.5:22") == "ssh_ubuntu_10.0.0.5_22.log"
+    assert log_file_name("../../etc/passwd") == "etc_passwd.log"
+    assert log_file_name("a/b", ["a_b.log"]) == "a_b-2.log"
+
+
+def test_bad_targets_are_refused(store: RunStore) -> None:
+    with pytest.raises(RunError, match="at least one target"):
+        store.open_run("tasks", "demo", [])
+    with pytest.raises(RunError, match="listed twice"):
+        store.open_run("tasks", "demo", ["a", "a"])
