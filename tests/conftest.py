@@ -8,7 +8,7 @@ import pytest
 
 from devorch_tui.config import Settings, load_settings
 
-pytest_plugins = ["tests.fakes.multipass_fixture", "tests.fakes.sshd"]
+pytest_plugins = ["tests.fakes.multipass_fixture", "tests.fakes.sshd", "tests.fakes.vm_lab"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

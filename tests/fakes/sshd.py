@@ -141,7 +141,9 @@ class SshServer:
                     # Debian's bash sources ~/.bashrc for `ssh host cmd` when SHLVL < 2; this box's root
                     # .bashrc runs `pyenv init` (~0.4 s) with no non-interactive guard. Real VM users'
                     # .bashrc returns early when non-interactive; SHLVL=1 gives the same here.
-                    "SetEnv SHLVL=1",
+                    # DEVORCH_TEST_SSHD marks every process a login starts, so stop()/kill() can end
+                    # the ones that outlived their connection (sshd orphans them to init).
+                    f"SetEnv SHLVL=1 DEVORCH_TEST_SSHD={self.folder}",
                     "Subsystem sftp internal-sftp",
                     "",
                 ]
@@ -200,11 +202,7 @@ class SshServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        for pid in _children(self.process.pid):  # reparented children are gone with their parent
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        self.kill_orphans()
         self.process = None
         if self._log_handle is not None:
             self._log_handle.close()
@@ -219,6 +217,24 @@ class SshServer:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        self.kill_orphans()
+
+    def kill_orphans(self) -> None:
+        """SIGKILL every process started by a login to this server, even those left behind by a
+        dropped connection (found by the DEVORCH_TEST_SSHD variable in their environment)."""
+        marker = f"DEVORCH_TEST_SSHD={self.folder}".encode()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                environ = Path(f"/proc/{entry}/environ").read_bytes()
+            except OSError:
+                continue
+            if marker in environ.split(b"\0"):
+                try:
+                    os.kill(int(entry), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def new_host_key(self) -> None:
         """Replace the host key (takes effect on the next start)."""

@@ -243,6 +243,16 @@ async def test_missing_multipass_says_how_to_install_it(tmp_path: Path, monkeypa
         assert "No VM list yet." in str(app.query_one("#vms-status").render())
 
 
+async def test_a_multipass_without_list_no_ipv4_falls_back_to_plain_list(fleet: FakeMultipass) -> None:
+    fleet.fail_next("list", "Unknown option 'no-ipv4'.", exit_code=1)
+    app = make_app()
+    async with running(app) as pilot:
+        await open_pane(pilot, 3)
+        assert pane_of(app).problem is None
+        assert ["list", "--format", "json"] in fleet.calls()
+        assert cell(app, "dev-1", "ipv4") == "10.0.0.11"
+
+
 def test_backoff_doubles_up_to_thirty_seconds() -> None:
     backoff = Backoff(first=2.0, maximum=30.0)
     assert [backoff.next_delay() for _ in range(7)] == [2, 4, 8, 16, 30, 30, 30]

@@ -133,3 +133,12 @@ def test_remote_script_quotes_everything() -> None:
     assert lines[3] == "exec printf %s 'a b' '$(reboot)'"
     assert build_script("make test && echo ok").splitlines()[-1] == "exec bash -c 'make test && echo ok'"
     assert remote_path("~") == '"$HOME"' and remote_path("/srv/x y") == "'/srv/x y'"
+
+
+def test_long_lines_are_cut_on_utf8_boundaries() -> None:
+    from devorch_tui.services.agent import MAX_LINE, _split_long, _utf8_cut
+
+    text = "é" * 40000  # 80,000 bytes of two-byte characters
+    pieces = _split_long(text.encode())
+    assert "".join(pieces) == text and all(len(piece.encode()) <= MAX_LINE for piece in pieces)
+    assert _utf8_cut(b"x" * MAX_LINE, MAX_LINE) == MAX_LINE and _utf8_cut(b"ab", MAX_LINE) == 2

@@ -22,7 +22,7 @@ import os
 import re
 import shlex
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from devorch_tui.services.multipass import MultipassClient
 from devorch_tui.services.multipass_errors import MultipassError, MultipassErrorKind
 from devorch_tui.services.multipass_models import Instance
 from devorch_tui.services.provision import SkipStep, Step, StepContext, WorkflowResult, execute
-from devorch_tui.services.runs import RunStore
+from devorch_tui.services.runs import ActiveRun, RunStore
 from devorch_tui.services.secrets import Redactor
 
 GOLDEN_SNAPSHOT = "golden-image"
@@ -560,6 +560,7 @@ async def create_base_image(
     image: str = DEFAULT_IMAGE,
     timeout: float | None = None,
     cancel: asyncio.Event | None = None,
+    on_started: Callable[[ActiveRun], None] | None = None,
 ) -> BaseImageResult:
     """Build the golden image (or reuse it). ``timeout`` bounds launch and cloud-init (default: settings)."""
     limit = timeout if timeout is not None else settings.multipass_launch_timeout
@@ -662,6 +663,7 @@ async def create_base_image(
             vm,
             steps,
             cancel=cancel,
+            on_started=on_started,
             redactor=_redactor(plan.env),
             meta={"template": plan.template, "image": image},
         )
@@ -676,6 +678,7 @@ async def verify_base_image(
     *,
     timeout: float = 120.0,
     cancel: asyncio.Event | None = None,
+    on_started: Callable[[ActiveRun], None] | None = None,
 ) -> WorkflowResult:
     """Run the environment checks alone on the golden VM, then put it back as it was."""
     plan = plan_from_workspace(settings, write=False)
@@ -693,10 +696,20 @@ async def verify_base_image(
             await client.start(vm)
             return f"{vm} started"
 
+        async def put_back() -> None:
+            """Leave the golden VM as it was found: stopped, and restored to its snapshot when it has one."""
+            await client.stop(vm)
+            if status.has_snapshot:
+                await client.restore(vm, GOLDEN_SNAPSHOT)
+                mark_pristine(settings, vm, True)
+
         async def verify(ctx: StepContext) -> str:
             checks = await verify_environment(settings, client, vm, plan, ctx, timeout)
             failed = [check for check in checks if not check.ok]
             if failed:
+                if was_stopped:
+                    ctx.info(f"putting {vm} back as it was (stop" + (f", restore {GOLDEN_SNAPSHOT})" if status.has_snapshot else ")"))
+                    await put_back()
                 raise VerifyFailed(failed)
             return f"{len(checks)} checks passed"
 
@@ -722,16 +735,12 @@ async def verify_base_image(
                 vm,
                 steps,
                 cancel=cancel,
+                on_started=on_started,
                 redactor=_redactor(plan.env),
                 meta={"template": plan.template, "action": "verify"},
             )
-        except DevorchError:
-            if was_stopped:  # leave the golden VM as it was found, even after a failed check
-                try:
-                    await client.stop(vm)
-                    if status.has_snapshot:
-                        await client.restore(vm, GOLDEN_SNAPSHOT)
-                        mark_pristine(settings, vm, True)
-                except DevorchError:
-                    pass
+        except DevorchError as exc:
+            if was_stopped and getattr(exc, "step", None) != "verify":  # start failed or cancelled: best effort
+                with contextlib.suppress(DevorchError):
+                    await put_back()
             raise

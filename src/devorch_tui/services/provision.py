@@ -306,12 +306,15 @@ async def execute(
     steps: Sequence[Step],
     *,
     cancel: asyncio.Event | None = None,
+    on_started: Callable[[ActiveRun], None] | None = None,
     data: dict[str, Any] | None = None,
     redactor: Redactor | None = None,
     meta: dict[str, str] | None = None,
 ) -> WorkflowResult:
     """Open a run of ``kind`` for ``target``, run ``steps`` in it and finish it with the right status."""
     run = store.open_run(kind, title, [target], steps=[step.name for step in steps], redactor=redactor, meta=meta)
+    if on_started is not None:
+        on_started(run)  # e.g. the dashboard shows the run and offers to cancel it
     ctx = StepContext(run, target, cancel or asyncio.Event(), data)
     try:
         outcomes = await run_steps(run, target, steps, ctx=ctx)
@@ -552,7 +555,7 @@ async def _forget_host(settings: Settings, vm: str, address: str | None = None) 
 
 def ssh_session(settings: Settings, target: Any, *, connect_timeout: float | None = None, forward_agent: bool = False) -> Any:
     """An agent.SshSession to ``target`` with the settings' key and pinned host keys."""
-    from dataclasses import fields, replace
+    from dataclasses import replace
 
     from devorch_tui.services.agent import SshOptions, SshSession
 
@@ -560,11 +563,6 @@ def ssh_session(settings: Settings, target: Any, *, connect_timeout: float | Non
     if connect_timeout is not None:
         options = replace(options, connect_timeout=connect_timeout)
     if forward_agent:
-        if "forward_agent" not in {f.name for f in fields(options)}:
-            raise ProvisionError(
-                "SSH agent forwarding is not available in this version of devorch-tui",
-                hint="clone over https instead (give the https URL of the repository)",
-            )
         options = replace(options, forward_agent=True)
     return SshSession(target, options)
 
@@ -610,6 +608,7 @@ async def provision_project(
     store: RunStore,
     *,
     cancel: asyncio.Event | None = None,
+    on_started: Callable[[ActiveRun], None] | None = None,
 ) -> ProvisionResult:
     """Make ``dev-NAME`` from the golden image, clone the repository inside, run the setup tasks.
 
@@ -812,6 +811,7 @@ async def provision_project(
         vm,
         steps,
         cancel=cancel,
+        on_started=on_started,
         redactor=redactor,
         meta={"repo": repo.shown, "mode": "clone" if use_clone else "launch"},
     )

@@ -164,6 +164,7 @@ class LogsPane(Pane):
 
     def on_mount(self) -> None:
         self.query_one("#logs-filter", Input).display = False
+        self.query_one("#logs-target", Select).display = False
         self._unsubscribe = self.store.subscribe(self._on_store_event, batched=True)
         self.set_interval(0.25, self._refresh_status, name="logs-status")
         self._refresh_status()

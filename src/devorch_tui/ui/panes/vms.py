@@ -25,7 +25,8 @@ from textual.widgets import DataTable, Input, Static
 
 from devorch_tui.errors import DevorchError
 from devorch_tui.ui.jobs import run_job
-from devorch_tui.ui.panes.base import Pane
+from devorch_tui.ui.golden_actions import GoldenActions
+from devorch_tui.ui.panes.base import Pane, PaneCommand
 from devorch_tui.ui.screens.clone_form import CloneForm
 from devorch_tui.ui.screens.confirm import ConfirmScreen
 from devorch_tui.ui.screens.launch_form import LaunchDefaults, LaunchForm, LaunchRequest
@@ -72,7 +73,14 @@ class VMsPane(Pane):
         Binding("s", "sort", "Sort", id="vms.sort", tooltip="Sort by the next column"),
         Binding("slash", "filter", "Filter", id="vms.filter", tooltip="Show only VMs matching a text"),
         Binding("escape", "clear_filter", "Clear filter", id="vms.clear_filter", show=False),
+        Binding("g", "golden", "Golden image", id="vms.golden", tooltip="Build the golden base image from the active template (reused when up to date)"),
+        Binding("p", "provision", "Provision", id="vms.provision", tooltip="Provision a project VM from the golden image with a repository cloned inside"),
+        Binding("T", "teardown", "Tear down", id="vms.teardown", show=False, tooltip="Delete and purge the selected VM, forget its host key, keep its run logs"),
     ]
+    EXTRA_COMMANDS = (
+        PaneCommand("VMs: Rebuild golden image", "Delete the golden VM and build it again from today's template", "golden_rebuild"),
+        PaneCommand("VMs: Verify golden image", "Run the template's checks in the golden VM", "golden_verify"),
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -81,6 +89,7 @@ class VMsPane(Pane):
         self._snapshots: dict[str, list[SnapshotSummary]] | None = None
         """Snapshots by VM; None until loaded (or when the backend has no snapshots)."""
         self._snapshots_supported = True
+        self._cheap_list = True
         self._busy: dict[str, str] = {}
         self._loaded = False
         self._status = "Loading VMs…"
@@ -90,6 +99,7 @@ class VMsPane(Pane):
         self._detail_timer: Timer | None = None
         self._list_poll: Poll[list[Instance]] | None = None
         self._info_poll: Poll[FleetInfo] | None = None
+        self.golden = GoldenActions(self, lambda _status: self._update_status())
 
     # ------------------------------------------------------------------ layout
 
@@ -131,7 +141,7 @@ class VMsPane(Pane):
         self._list_poll = Poll(
             self,
             "vms-list",
-            lambda: self.client.list(ipv4=False),
+            self._list_instances,
             interval=settings.poll_interval,
             on_result=self._on_list,
             on_error=self._on_list_error,
@@ -157,6 +167,20 @@ class VMsPane(Pane):
         self.table.focus()
 
     # ------------------------------------------------------------------ polling
+
+    async def _list_instances(self) -> list[Instance]:
+        """`list --no-ipv4` (no SSH into every VM); plain `list` if this multipass lacks the hidden flag."""
+        from devorch_tui.services.multipass_errors import MultipassError
+
+        if self._cheap_list:
+            try:
+                return await self.client.list(ipv4=False)
+            except MultipassError as exc:
+                if "no-ipv4" not in f"{exc.stderr} {exc.message}":
+                    raise
+                log.info("multipass has no `list --no-ipv4`; polling plain `list` from now on")
+                self._cheap_list = False
+        return await self.client.list()
 
     def _on_list(self, instances: list[Instance]) -> None:
         previous = self._instances
@@ -225,6 +249,7 @@ class VMsPane(Pane):
 
     def _on_fleet_info(self, result: FleetInfo) -> None:
         infos, snapshots = result
+        self.golden.refresh_status(list(self._instances.values()))
         self._infos = {name: info for name, info in infos.items() if name in self._instances}
         if snapshots is not None:
             self._snapshots = snapshots
@@ -293,7 +318,15 @@ class VMsPane(Pane):
         if self._busy:
             parts.append(f"{len(self._busy)} busy")
         if total == 0 and not self._busy:
-            parts = ["No VMs yet. Press n to launch one."]
+            parts = ["No VMs yet. Press n to launch one, or g to build the golden image."]
+        golden = self.golden.status
+        if golden is not None:
+            if golden.stale:
+                parts.append(f"golden {golden.vm_name}: STALE (template changed; palette: Rebuild golden image)")
+            elif golden.ready:
+                parts.append(f"golden {golden.vm_name}: up to date")
+            else:
+                parts.append("no golden image (press g)")
         return " · ".join(parts)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -669,3 +702,20 @@ class VMsPane(Pane):
             self.info_poll.poll_now()
         if self._shown_name is not None and self._shown_name in self._instances:
             self.refresh_vm(self._shown_name)
+
+    # ------------------------------------------------------------------ golden image and projects
+
+    def action_golden(self) -> None:
+        self.golden.build()
+
+    def action_golden_rebuild(self) -> None:
+        self.golden.build(rebuild=True)
+
+    def action_golden_verify(self) -> None:
+        self.golden.verify()
+
+    def action_provision(self) -> None:
+        self.golden.provision(set(self._instances) | set(self._busy))
+
+    def action_teardown(self) -> None:
+        self.golden.teardown(self.table.selected_name)

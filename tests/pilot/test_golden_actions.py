@@ -1,0 +1,142 @@
+"""Golden image, provisioning and teardown from the VMs pane, end to end.
+
+The lab (tests/fakes/vm_lab.py) gives the multipass double and real loopback sshd servers standing
+in for the VMs; the dashboard drives the same services as the CLI, and the run shows in the Logs pane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Button, Input, Static
+from textual.worker import WorkerCancelled
+
+from devorch_tui.config import load_settings
+from devorch_tui.ui.app import DevorchApp
+from devorch_tui.ui.panes.vms import VMsPane
+from devorch_tui.ui.screens.confirm import ConfirmScreen
+from devorch_tui.ui.screens.provision_form import ProvisionForm
+from tests.fakes.vm_lab import BASE_VM, Lab
+
+pytestmark = pytest.mark.ssh
+
+SIZE = (160, 45)
+
+
+async def wait_until(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+@contextlib.asynccontextmanager
+async def dashboard(lab: Lab) -> AsyncIterator[tuple[DevorchApp, Pilot]]:
+    app = DevorchApp(load_settings(poll_interval=5.0, info_interval=60.0))
+    app.run_store = lab.store  # the lab backs each VM with its sshd when the step creating it ends
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await pilot.press("3")
+            yield app, pilot
+        finally:
+            pane = app.query_one(VMsPane)
+            pane.list_poll.stop()
+            pane.info_poll.stop()
+            app.workers.cancel_all()  # a failed wait must not leave a worker hanging the test
+            with contextlib.suppress(WorkerCancelled):
+                await app.workers.wait_for_complete()
+
+
+def notices(app: DevorchApp) -> str:
+    return "\n".join(str(notification.message) for notification in app._notifications)
+
+
+def shown_run(app: DevorchApp) -> str | None:
+    return app.pane("logs").run_id  # type: ignore[attr-defined]
+
+
+async def test_build_golden_image_shows_its_steps_in_the_logs_pane(lab: Lab) -> None:
+    async with dashboard(lab) as (app, pilot):
+        await pilot.press("g")
+        await wait_until(pilot, lambda: "Golden image built" in notices(app), "the build to finish")
+        runs = lab.store.list()
+        assert [run.kind for run in runs] == ["base-image"] and runs[0].status == "ok"
+        assert shown_run(app) == runs[0].id  # the Logs pane followed it live
+        assert app.query_one("#panes").active == "tab-logs"
+        logs = app.pane("logs")
+        assert [step.name for step in logs.record.target(BASE_VM).steps][-2:] == ["stop", "snapshot"]  # type: ignore[attr-defined]
+        assert lab.fake.instance(BASE_VM)["snapshots"]["golden-image"]["comment"].startswith("template=python sha256=")
+
+        await pilot.press("3")
+        vms = app.query_one(VMsPane)
+        vms.action_refresh()
+        await wait_until(pilot, lambda: "up to date" in str(app.query_one("#vms-status", Static).content), "the golden status")
+
+        await pilot.press("g")  # an up-to-date image is reused, not rebuilt
+        await wait_until(pilot, lambda: "is up to date" in notices(app), "the reuse notice")
+        assert len(lab.store.list()) == 1
+
+
+async def test_provision_from_the_form_clones_the_repository(lab: Lab) -> None:
+    lab.seed_golden()
+    lab.make_guest("dev-alpha")
+    async with dashboard(lab) as (app, pilot):
+        await pilot.press("p")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProvisionForm), "the form")
+        await pilot.press("enter")  # empty form: an error, no provisioning
+        assert "a project name is required" in str(app.screen.query_one("#provision-error", Static).content)
+        app.screen.query_one("#provision-name", Input).value = "alpha"
+        app.screen.query_one("#provision-repo", Input).value = f"file://{lab.repo}"
+        app.screen.query_one("#provision-branch", Input).value = "main"
+        await pilot.click("#provision")
+        await wait_until(pilot, lambda: "dev-alpha is ready" in notices(app), "the provision to finish")
+        assert (lab.guests["dev-alpha"].home / "demo" / "README.md").read_text() == "demo project\n"
+        run = lab.store.list()[0]
+        assert run.kind == "provision" and run.status == "ok" and shown_run(app) == run.id
+        steps = {step.name: step for step in run.target("dev-alpha").steps}
+        assert steps["clone golden"].status == "ok" and steps["clone repository"].duration is not None
+
+
+async def test_failed_provision_offers_cleanup_of_the_half_made_vm(lab: Lab) -> None:
+    lab.seed_golden()
+    lab.make_guest("dev-broken")
+    async with dashboard(lab) as (app, pilot):
+        await pilot.press("p")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProvisionForm), "the form")
+        app.screen.query_one("#provision-name", Input).value = "broken"
+        app.screen.query_one("#provision-repo", Input).value = f"file://{lab.tmp}/no-such-repo.git"
+        await pilot.click("#provision")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the cleanup question", timeout=60)
+        message = str(app.screen.query_one("#confirm-message", Static).content)
+        assert "dev-broken" in message
+        assert "clone repository" in notices(app)  # the failed step is named
+        assert isinstance(app.focused, Button) and app.focused.id == "cancel"
+        await pilot.click("#confirm")
+        await wait_until(pilot, lambda: "Cleaned up" in notices(app), "the cleanup")
+        assert "dev-broken" not in lab.fake.state()["instances"]
+
+
+async def test_teardown_asks_then_purges_and_keeps_run_logs(lab: Lab) -> None:
+    lab.seed_golden()
+    lab.fake.add("dev-old", "Running")
+    async with dashboard(lab) as (app, pilot):
+        vms = app.query_one(VMsPane)
+        await wait_until(pilot, lambda: "dev-old" in vms.table.rows, "the VM list")  # type: ignore[operator]
+        vms.table.move_cursor(row=vms.table.get_row_index("dev-old"))
+        await pilot.pause()
+        await pilot.press("T")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await pilot.press("enter")  # Cancel has the focus: nothing happens
+        await pilot.pause()
+        assert "dev-old" in lab.fake.state()["instances"]
+        await pilot.press("T")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await pilot.click("#confirm")
+        await wait_until(pilot, lambda: "deleted and purged" in notices(app), "the teardown")
+        assert "dev-old" not in lab.fake.state()["instances"]
