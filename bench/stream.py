@@ -9,9 +9,10 @@ Both sides talk to the same real sshd (tests/fakes/sshd.py) on a loopback addres
   line to disk, subscriber, batched ``RunLog`` writes), timed from start until the run is finished
   and its last line has been written to the view.
 
-Meanwhile a key (``f``, the pane's Follow binding) is posted to the app every 50 ms the way the
-terminal driver posts keys, and the time until the pane's action runs is recorded (target: the
-slowest < 100 ms). Peak RSS of the process (VmHWM) is read at the end (target: < 150 MB).
+Meanwhile a key (``f``, the pane's Follow binding) is posted to the app every 50 ms, from the moment
+the pane shows the run (``f`` is disabled before), the way the terminal driver posts keys, and the
+time until the pane's action runs is recorded (target: the slowest < 100 ms; the first press, as the
+run starts, is also reported apart). Peak RSS of the process (VmHWM) is read at the end (target: < 150 MB).
 
     python bench/stream.py [--lines 2000000] [--baseline-runs 3]
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -38,6 +40,7 @@ RATIO_TARGET = 0.5
 KEY_TARGET = 0.100
 RSS_TARGET_MB = 150.0
 PROBE_EVERY = 0.05
+KEY_GIVE_UP = 10.0
 
 
 def rss_peak_mb() -> float:
@@ -73,9 +76,16 @@ async def through_the_pane(server, lines: int, state: Path) -> dict[str, float]:
         ssh_key=server.client_key, ssh_user=server.user, state_dir=state / "state", data_dir=state / "data",
         config_dir=state / "config", workspace=state,
     )  # fmt: skip
-    app = DevorchApp(settings, host_probe=_no_probe)
+    app = DevorchApp(settings, host_probe=_no_probe, own_process=True)  # as the CLI runs it (gc tuning)
     task_file = TaskFile.model_validate({"name": "stream", "tasks": [{"name": "seq", "run": f"seq 1 {lines}"}]})
     async with app.run_test(size=(160, 45)) as pilot:
+        # A user starts a run once the dashboard is up: every pane mounted (they load right after the
+        # first frame) and the start-up settled, as in `devorch-tui` opened, then `4`, then `n`.
+        from devorch_tui.ui.panes import PANE_SPECS, Pane
+
+        while len(app.query(Pane)) < len(PANE_SPECS):
+            await pilot.pause(0.05)
+        await pilot.pause(0.5)
         await pilot.press("4")
         await pilot.pause()
         pane = app.query_one("#logs")
@@ -94,11 +104,17 @@ async def through_the_pane(server, lines: int, state: Path) -> dict[str, float]:
         done = asyncio.Event()
 
         async def probe() -> None:
+            # `f` is live once the pane shows the run (before that the binding is disabled and the
+            # key would be dropped, leaving the probe waiting forever).
+            while pane.record is None and not done.is_set():
+                await asyncio.sleep(0.001)
             while not done.is_set():
                 count = len(answered)
                 sent = time.perf_counter()
                 app.post_message(events.Key("f", "f"))
                 while len(answered) == count:
+                    if time.perf_counter() - sent > KEY_GIVE_UP:
+                        raise SystemExit(f"a key press was not answered within {KEY_GIVE_UP:g} s")
                     await asyncio.sleep(0.001)
                 latencies.append(answered[-1] - sent)
                 if os.environ.get("BENCH_TRACE"):
@@ -137,6 +153,8 @@ async def through_the_pane(server, lines: int, state: Path) -> dict[str, float]:
         "key_max": max(latencies),
         "key_p95": statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 20 else max(latencies),
         "key_count": len(latencies),
+        "key_first": latencies[0],
+        "key_rest_max": max(latencies[1:], default=0.0),
         "rss_before": rss_before,
     }
 
@@ -147,6 +165,10 @@ async def _no_probe(settings):  # noqa: ANN001, ANN202 - the Host pane's checks 
     return await gather_facts(settings)
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=2_000_000)
@@ -155,6 +177,10 @@ def main() -> int:
 
     from tests.fakes.sshd import SshServer
 
+    # A bench stopped with SIGTERM/SIGHUP (a timeout, a closed terminal) still kills its sshd and
+    # removes its folder: the signal becomes SystemExit, which runs the `finally` and `with` below.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
     with tempfile.TemporaryDirectory(prefix="devorch-bench-") as tmp:
         root = Path(tmp)
         for name in ("CONFIG", "DATA", "STATE"):
@@ -178,6 +204,7 @@ def main() -> int:
     print(f"ratio (pane / raw)   : {ratio:.2f}  (target >= {RATIO_TARGET})")
     print(f"lines in view buffer : {result['shown']:,} pushed; {result['on_disk']:,} lines in the log file")
     print(f"key (f) answered     : max {result['key_max'] * 1000:.1f} ms, p95 {result['key_p95'] * 1000:.1f} ms over {result['key_count']} presses (target max < {KEY_TARGET * 1000:.0f} ms)")
+    print(f"                       first press (as the run starts) {result['key_first'] * 1000:.1f} ms, the others max {result['key_rest_max'] * 1000:.1f} ms")
     print(f"peak RSS             : {rss:.1f} MB (before the run {result['rss_before']:.1f} MB; target < {RSS_TARGET_MB:.0f} MB)")
     ok = ratio >= RATIO_TARGET and result["key_max"] < KEY_TARGET and rss < RSS_TARGET_MB
     print("result               :", "all targets met" if ok else "TARGET MISSED")

@@ -39,7 +39,6 @@ def prepare(root: Path) -> None:
     fake = FakeMultipass(root / "fake-multipass" / "state.json")
     os.environ.update(fake.env)
     fake.add("golden-python", state="Stopped", release="22.04", cpus=2, memory="4G", disk="20G")
-    fake.add_snapshot("golden-python", "golden-image", comment="template=python sha256=3f1c9a0b7d2e")
     fake.add("dev-api", state="Running", release="22.04", cpus=4, memory="8G", disk="40G", load=[0.42, 0.3, 0.21])
     fake.add("dev-web", state="Running", release="22.04", cpus=2, memory="4G", disk="20G", load=[1.05, 0.8, 0.5])
     fake.add("dev-docs", state="Suspended", release="22.04", cpus=2, memory="4G", disk="20G")
@@ -68,8 +67,14 @@ def prepare(root: Path) -> None:
 
     store = RunStore(settings.paths.runs_dir)
     steps = ["install dependencies", "lint", "unit tests"]
+    from devorch_tui.services import golden
+
+    rendered = templates.render(settings.workspace_paths, write=True)
+    fake.add_snapshot("golden-python", golden.GOLDEN_SNAPSHOT, comment=golden.golden_comment(rendered.template.name, rendered.sha256))
+
     run = store.open_run("tasks", "python-tasks on dev-api", ["dev-api"], steps=steps)
     start = datetime.now(timezone.utc) - timedelta(seconds=30)
+    run.record.started = start  # the steps below claim past times: the run began with them
     outputs = {
         "install dependencies": ["Resolved 42 packages in 180ms", "Installed 42 packages in 1.21s"],
         "lint": ["All checks passed!"],

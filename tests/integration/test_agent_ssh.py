@@ -10,6 +10,7 @@ import pytest
 
 from devorch_tui.config import Settings, load_settings
 from devorch_tui.services.agent import (
+    READ_SIZE,
     CommandCancelled,
     CommandTimedOut,
     ConnectionDropped,
@@ -287,6 +288,34 @@ async def test_secrets_are_masked_in_logs(sshd: SshServer, workspace: Path) -> N
         assert secret not in log_text
         assert not any(secret in text for text in shown)
     assert f"{MASK} {MASK} Ada" in log_text
+
+
+async def test_a_secret_split_across_reads_is_still_masked(sshd: SshServer) -> None:
+    """The remote flushes half a line, sleeps, then sends the rest: the two halves arrive in separate
+    reads. A partial line waits for its newline, so the secret in it is redacted whole; so is a key
+    block whose lines straddle reads."""
+    settings = settings_for(sshd)
+    store = RunStore(settings.paths.runs_dir)
+    shown: list[str] = []
+    store.subscribe(lambda event: shown.append(getattr(event, "text", "")))
+    script = (
+        "printf 'x pa55'; sleep 0.3; printf 'word-x y\\n'; "
+        "printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\\nb3Bl'; sleep 0.3; "
+        "printf 'bnNz\\n-----END OPENSSH PRIVATE KEY-----\\nafter pa55word-x\\n'"
+    )
+    record = await run_tasks(
+        tasks({"name": "split", "run": script, "env": {"DB_PASSWORD": "pa55word-x"}}), [target_of(sshd)], store, settings
+    )
+    assert record.status == "ok"
+    lines = [event.text for event in store.read_lines(record.id, sshd.url) if event.stream == "stdout"]
+    assert lines == [f"x {MASK} y", MASK, MASK, MASK, f"after {MASK}"]
+    assert not any(part in text for text in shown for part in ("pa55", "b3Bl", "bnNz"))
+
+
+async def test_socket_reads_are_bounded(sshd: SshServer) -> None:
+    """One socket read is at most READ_SIZE bytes (a long read holds the event loop and the UI)."""
+    async with session_for(sshd, settings_for(sshd)) as ssh:
+        assert ssh._conn._transport.max_size == READ_SIZE
 
 
 async def test_fan_out_keeps_output_per_target_and_bounds_concurrency(sshd_factory) -> None:  # noqa: ANN001

@@ -13,7 +13,7 @@ from textual.widgets import TabbedContent
 import devorch_tui.ui
 from devorch_tui.config import Settings
 from devorch_tui.ui.app import DevorchApp
-from devorch_tui.ui.panes import PANES
+from devorch_tui.ui.panes import PANES, Pane
 
 
 def ui_classes_with_bindings() -> list[type]:
@@ -81,3 +81,24 @@ async def test_palette_offers_every_pane_and_its_actions(settings: Settings) -> 
         await pilot.press("enter")
         await pilot.pause()
         assert app.query_one("#panes", TabbedContent).active == f"tab-{last.PANE_ID}"
+
+
+def test_pane_specs_match_the_pane_classes() -> None:
+    from devorch_tui.ui.panes import PANE_SPECS
+
+    assert [(spec.id, spec.title, spec.key) for spec in PANE_SPECS] == [(pane.PANE_ID, pane.PANE_TITLE, pane.PANE_KEY) for pane in PANES]
+
+
+async def test_other_panes_are_mounted_after_the_first_frame(settings: Settings) -> None:
+    """Only the Host pane is composed with the app; the others follow without being asked for."""
+    app = DevorchApp(settings)
+    async with app.run_test(size=(140, 40)) as pilot:
+        for _ in range(200):
+            panes = list(app.query(Pane))
+            if len(panes) == len(PANES) and all(pane.is_mounted for pane in panes):
+                break
+            await pilot.pause(0.05)
+        assert [pane.id for pane in app.query(Pane)] == [pane.PANE_ID for pane in PANES]
+        assert all(pane.is_mounted for pane in app.query(Pane))
+        assert app.query_one("#panes", TabbedContent).active == f"tab-{PANES[0].PANE_ID}"
+        assert app.focused is not None and app.pane(PANES[0].PANE_ID) in app.focused.ancestors

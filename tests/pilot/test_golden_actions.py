@@ -116,7 +116,8 @@ async def test_failed_provision_offers_cleanup_of_the_half_made_vm(lab: Lab) -> 
         message = str(app.screen.query_one("#confirm-message", Static).content)
         assert "dev-broken" in message
         assert "clone repository" in notices(app)  # the failed step is named
-        assert isinstance(app.focused, Button) and app.focused.id == "cancel"
+        await wait_until(pilot, lambda: isinstance(app.focused, Button), "the dialog to take focus")
+        assert app.focused.id == "cancel"  # a destructive answer is never the default
         await pilot.click("#confirm")
         await wait_until(pilot, lambda: "Cleaned up" in notices(app), "the cleanup")
         assert "dev-broken" not in lab.fake.state()["instances"]
@@ -140,3 +141,54 @@ async def test_teardown_asks_then_purges_and_keeps_run_logs(lab: Lab) -> None:
         await pilot.click("#confirm")
         await wait_until(pilot, lambda: "deleted and purged" in notices(app), "the teardown")
         assert "dev-old" not in lab.fake.state()["instances"]
+
+
+async def test_golden_key_on_a_stale_image_asks_to_rebuild_it(lab: Lab) -> None:
+    lab.seed_golden()
+    env = lab.settings.workspace_paths.env_file
+    env.write_text(env.read_text().replace("GIT_NAME=", "GIT_NAME=x", 1))  # today's render differs
+    async with dashboard(lab) as (app, pilot):
+        vms = app.query_one(VMsPane)
+        await wait_until(pilot, lambda: "STALE" in str(app.query_one("#vms-status", Static).content), "the stale flag")
+        await pilot.press("g")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the rebuild question")
+        message = str(app.screen.query_one("#confirm-message", Static).content)
+        assert "is STALE" in message and f"Delete {BASE_VM}" in message
+        await wait_until(pilot, lambda: isinstance(app.focused, Button), "the dialog to take focus")
+        assert app.focused.id == "cancel"
+        await pilot.press("enter")  # Cancel: nothing is rebuilt
+        await wait_until(pilot, lambda: app.screen is vms.screen, "the dialog to close")
+        assert lab.store.list() == []
+        assert lab.fake.instance(BASE_VM)["snapshots"]["golden-image"]
+
+
+async def test_cancel_from_the_logs_pane_stops_a_provision_and_offers_cleanup(lab: Lab) -> None:
+    lab.seed_golden()
+    lab.make_guest("dev-slow")
+    lab.fake.set_delays(start=30)  # the new VM takes its time to boot
+    async with dashboard(lab) as (app, pilot):
+        await pilot.press("p")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProvisionForm), "the form")
+        app.screen.query_one("#provision-name", Input).value = "slow"
+        app.screen.query_one("#provision-repo", Input).value = f"file://{lab.repo}"
+        await pilot.click("#provision")
+        logs = app.pane("logs")
+
+        def step_status(name: str) -> str | None:
+            record = logs.record  # type: ignore[attr-defined]
+            if record is None or not record.targets:
+                return None
+            return next((step.status for step in record.target("dev-slow").steps if step.name == name), None)
+
+        await wait_until(pilot, lambda: step_status("start") == "running", "the start step", timeout=60)
+        assert app.query_one("#panes").active == "tab-logs"
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the cancel question")
+        await pilot.click("#confirm")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen) and "cancelled" in str(app.screen.query_one("#confirm-title", Static).content), "the cleanup question", timeout=60)
+        run = lab.store.list()[0]
+        assert run.status == "cancelled" and step_status("start") == "cancelled"
+        assert step_status("clone repository") == "skipped"
+        await pilot.click("#confirm")
+        await wait_until(pilot, lambda: "Cleaned up" in notices(app), "the cleanup")
+        assert "dev-slow" not in lab.fake.state()["instances"]

@@ -414,3 +414,39 @@ async def test_a_real_run_over_ssh_streams_into_the_pane(isolated_dirs: dict[str
         await pilot.press("enter")
         await wait_for(pilot, out.exists, "saved")
         assert [line.split("] ", 1)[1] for line in out.read_text().splitlines()] == expected
+
+
+async def test_blocks_of_lines_are_cut_prefixed_and_bounded_like_single_lines() -> None:
+    """The streaming path queues whole blocks (lines joined by newlines): the view builds only the
+    newest FLOOD_LINES of a flood, cutting the oldest block it keeps in the middle, strips ANSI in a
+    block that has any, and filters a block line by line."""
+    from textual.app import App, ComposeResult
+
+    from devorch_tui.ui.widgets.run_log import FLOOD_LINES, skipped_marker
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield RunLog(max_lines=50_000)
+
+    app = Host()
+    async with app.run_test(size=(100, 20)):
+        view = app.query_one(RunLog)
+        half = FLOOD_LINES // 2
+        view.push_text("a ", "\n".join(f"{i}" for i in range(half + 7)))  # its 7 oldest lines are cut
+        view.push_text("b ", "\x1b[31mred\x1b[0m\nplain")
+        view.push_chunk("c ", [f"{i}" for i in range(half - 2)])
+        assert view.pending_count == FLOOD_LINES + 7
+        assert view.flush() == FLOOD_LINES + 7
+        lines = view.lines
+        assert lines[0] == skipped_marker(7) and len(lines) == FLOOD_LINES + 1
+        assert lines[1] == "a 7" and lines[half] == f"a {half + 6}"
+        assert lines[half + 1 : half + 3] == ["b red", "b plain"]
+        assert lines[-1] == f"c {half - 3}"
+        assert view.total_pushed == FLOOD_LINES + 7
+
+        view.clear()
+        view.needle = "needle"
+        view.push_text("p ", "hay\nneedle 1\n\x1b[1mneedle\x1b[0m 2\nhay")
+        view.push_text("needle ", "x\ny")  # the prefix is part of what the filter sees
+        view.flush()
+        assert view.lines == ["p needle 1", "p needle 2", "needle x", "needle y"]

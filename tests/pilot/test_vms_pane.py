@@ -483,7 +483,7 @@ async def test_launch_form_validates_then_launches_with_the_rendered_cloud_init(
     app = make_app()
     async with running(app) as pilot:
         await open_pane(pilot, 0)
-        assert "No VMs yet. Press n to launch one." in str(app.query_one("#vms-status").render())
+        assert "No VMs yet. Press n to launch one" in str(app.query_one("#vms-status").render())
         await pilot.press("n")
         await pilot.pause()
         form = app.screen

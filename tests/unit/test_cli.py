@@ -44,3 +44,48 @@ def test_python_dash_m_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "devorch_tui", "--help"], capture_output=True, text=True, check=True).stdout
     assert out.startswith("usage: devorch-tui")
     assert "paths" in out
+
+
+def test_commands_table_matches_what_the_modules_register() -> None:
+    """cli.COMMANDS lists every command (for --help) without importing its module: keep them in step."""
+    import argparse
+    import importlib
+
+    from devorch_tui.cli import COMMAND_MODULES, COMMANDS
+
+    registered: list[tuple[str, str, str | None]] = []
+    for module_name in COMMAND_MODULES:
+        parser = argparse.ArgumentParser()
+        subparsers = parser.add_subparsers()
+        importlib.import_module(f"devorch_tui.commands.{module_name}").register(subparsers, argparse.ArgumentParser(add_help=False))
+        helps = {action.dest: action.help for action in subparsers._choices_actions}
+        registered += [(name, module_name, helps.get(name)) for name in subparsers._name_parser_map]
+    assert registered == [(name, module, help) for name, (module, help) in COMMANDS.items()]
+
+
+def test_only_the_module_of_the_command_run_is_imported() -> None:
+    code = (
+        "import sys\n"
+        "from devorch_tui.cli import build_parser\n"
+        "def loaded(): return sorted(m for m in sys.modules if m.startswith('devorch_tui.commands.'))\n"
+        "args = build_parser().parse_args([])\n"
+        "print(loaded(), 'devorch_tui.config' in sys.modules)\n"
+        "args = build_parser().parse_args(['paths', '--json'])\n"
+        "print(loaded(), args.json, args.handler.__module__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == ["[] False", "['devorch_tui.commands.workspace'] True devorch_tui.commands.workspace"]
+
+
+def test_every_command_parses_and_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from devorch_tui.cli import COMMANDS
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = capsys.readouterr().out
+    for name, (_, help) in COMMANDS.items():
+        assert f"    {name}" in listing and help.split()[0] in listing
+        with pytest.raises(SystemExit) as info:
+            main([name, "--help"])
+        assert info.value.code == 0
+        assert capsys.readouterr().out.startswith(f"usage: devorch-tui {name}")

@@ -78,8 +78,33 @@ def test_batched_subscriber_gets_one_event_per_chunk(store: RunStore) -> None:
     run = store.open_run("tasks", "demo", ["t"])
     run.lines("t", "s", "stdout", ["1", "2", "3"], ts=1_700_000_000.25)
     chunk = [e for e in batches if isinstance(e, LinesEvent)]
-    assert chunk == [LinesEvent(run.id, "t", "s", "stdout", 1_700_000_000.25, ("1", "2", "3"))]
+    assert chunk == [LinesEvent(run.id, "t", "s", "stdout", 1_700_000_000.25, "1\n2\n3")]
+    assert chunk[0].lines == ("1", "2", "3") and chunk[0].count == 3
     assert [e.text for e in singles if isinstance(e, LineEvent)] == ["1", "2", "3"]
+
+
+def test_a_block_of_lines_is_one_write_with_every_line_prefixed(store: RunStore) -> None:
+    batches: list = []
+    store.subscribe(batches.append, batched=True)
+    run = store.open_run("tasks", "demo", ["t"])
+    run.block("t", "s", "stdout", "a\n\nc\r\n\x1b[31mred\x1b[0m", ts=1_700_000_000.25)
+    run.block("t", "s", "stderr", "", ts=1_700_000_000.5)  # one empty line
+    raw = (run.dir / "t.log").read_text()
+    assert raw == "".join(
+        f"2023-11-14T22:13:20.{ms}Z\t{stream}\ts\t{text}\n"
+        for ms, stream, text in [
+            ("250", "stdout", "a"), ("250", "stdout", ""), ("250", "stdout", "c"), ("250", "stdout", "\x1b[31mred\x1b[0m"),
+            ("500", "stderr", ""),
+        ]
+    )  # fmt: skip
+    assert [e.count for e in batches if isinstance(e, LinesEvent)] == [4, 1]
+    assert [e.text for e in store.read_lines(run.id, "t")] == ["a", "", "c", "\x1b[31mred\x1b[0m", ""]
+
+
+def test_lines_holding_a_newline_stay_one_line(store: RunStore) -> None:
+    run = store.open_run("tasks", "demo", ["t"])
+    run.lines("t", "s", "stdout", ["one\ntwo", "three"])
+    assert [e.text for e in store.read_lines(run.id, "t")] == ["one two", "three"]
 
 
 def test_a_failing_subscriber_does_not_break_the_run(store: RunStore) -> None:
@@ -104,6 +129,37 @@ def test_secrets_and_private_key_blocks_are_redacted_on_disk_and_in_events(store
     on_disk = (run.dir / "t.log").read_text()
     assert "hunter22" not in on_disk and "b3BlbnNzaC1rZXktdjE" not in on_disk
     assert [e.text for e in store.read_lines(run.id, "t")] == texts
+
+
+@pytest.mark.parametrize("extra", [[], ["multi\nline"]], ids=["block-path", "a-secret-with-a-newline"])
+def test_redaction_of_blocks_matches_line_by_line(store: RunStore, extra: list[str]) -> None:
+    """The chunk fast path masks exactly what line-by-line redaction masks, whatever the chunking:
+    secrets anywhere in a block, several per line, a key block spanning chunks (its END in a later
+    chunk), a secret on the line right after the END line; and a secret holding a newline (which
+    sends every block line by line)."""
+    secrets = ["hunter22", "hunter2222", "s3cr3t-value", *extra]
+    lines = [
+        "plain", "token=hunter22 again hunter2222", "x s3cr3t-value y hunter22", "",
+        "-----BEGIN RSA PRIVATE KEY-----", "MIIEow", "hunter22 inside", "-----END RSA PRIVATE KEY----- tail",
+        "after hunter22", "one-line -----BEGIN PRIVATE KEY----- x -----END PRIVATE KEY-----", "free", "multi", "line",
+    ]  # fmt: skip
+    expected_redactor = Redactor(secrets)
+    expected = [expected_redactor.redact_line(line) for line in lines]
+    assert "hunter22" not in "".join(expected) and expected[5] == MASK and expected[8] == f"after {MASK}"
+    for size in (1, 2, 3, 5, len(lines)):
+        run = store.open_run("tasks", "demo", ["t"], redactor=Redactor(secrets))
+        for start in range(0, len(lines), size):
+            run.block("t", "s", "stdout", "\n".join(lines[start : start + size]))
+        assert [e.text for e in store.read_lines(run.id, "t")] == expected, size
+        run.finish()
+
+
+def test_redact_block_without_key_blocks_or_secrets_returns_the_text() -> None:
+    text = "\n".join(str(i) for i in range(10_000))
+    assert Redactor(["not-there"]).redact_block(text) is text
+    assert Redactor().redact_block(text) is text
+    masked = Redactor(["1234", "99999"]).redact_block(text + "\n41234\n999999")
+    assert masked.endswith(f"\n4{MASK}\n{MASK}9") and masked.count("\n") == text.count("\n") + 2
 
 
 def test_log_round_trip_keeps_tabs_and_strips_carriage_returns(store: RunStore) -> None:

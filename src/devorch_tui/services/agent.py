@@ -21,9 +21,11 @@ sshd starts every session in its own session/process group (setsid), and ``exec`
 a timeout or a cancel kills the whole group with ``kill -TERM -- -PID`` (then ``-KILL`` after a grace
 period) through a second channel on the same connection: the remote process really stops.
 
-Output is read in the order the channel delivers it, split into lines (partial lines are kept until
-their newline arrives; a line longer than 64 KiB is cut), and handed to :class:`ActiveRun` which
-redacts, writes and flushes it to disk before any view sees it.
+Output is read in the order the channel delivers it, at most READ_SIZE bytes per event loop turn, cut
+at the last newline of each read (a partial line is kept until its newline arrives; a line longer than
+64 KiB is cut), and handed on as one block of lines to :class:`ActiveRun`, which redacts, writes and
+flushes it to disk before any view sees it. Nothing on this path works line by line in Python: at
+millions of lines a second that is what held the event loop (and the UI) before.
 """
 
 from __future__ import annotations
@@ -74,11 +76,18 @@ log = logging.getLogger(__name__)
 BOOTSTRAP = "exec sh -s"
 PID_MARKER = b"\x1edevorch-pid="
 MAX_LINE = 64 * 1024
+READ_SIZE = 64 * 1024
+"""Most bytes read from an SSH socket in one event loop turn. asyncio reads up to 256 KiB at once and
+asyncssh decrypts and delivers all of it in that one callback: ~4 ms of work at full speed, 10-20 ms
+on a busy machine, and a key press in the UI crosses ~10 message queues, each waiting for the turn in
+progress. 64 KiB keeps a turn near 1 ms at no measurable cost in throughput (bench/stream.py)."""
 KILL_GRACE = 3.0
 EXTENDED_DATA_STDERR = 1
 
 LinesCallback = Callable[[str, list[str]], None]
 LineCallback = Callable[[str, str], None]
+TextCallback = Callable[[str, str], None]
+"""``(stream, text)``: complete lines joined by newlines (no trailing newline)."""
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -151,10 +160,16 @@ def build_script(
 
 
 class _Collector:
-    """Receives one channel's data (asyncssh session protocol, duck-typed) and cuts it into lines."""
+    """Receives one channel's data (asyncssh session protocol, duck-typed) and cuts it into lines.
 
-    def __init__(self, on_lines: LinesCallback) -> None:
-        self._on_lines = on_lines
+    Complete lines are passed on as one block per read (``on_text(stream, "line\\nline")``), never
+    split one by one: at millions of lines a second, per-line Python work here is what would hold
+    the event loop. A partial last line waits for the rest of it, so no line (and no secret in it)
+    is ever cut in two by the way the data arrived.
+    """
+
+    def __init__(self, on_text: TextCallback) -> None:
+        self._on_text = on_text
         self._buffers = {"stdout": bytearray(), "stderr": bytearray()}
         self._seen_pid = False
         loop = asyncio.get_running_loop()
@@ -209,14 +224,14 @@ class _Collector:
                     cut = _utf8_cut(buf, MAX_LINE)
                     pieces.append(bytes(buf[:cut]).decode("utf-8", "replace"))
                     del buf[:cut]
-                self._on_lines(stream, pieces)
+                self._on_text(stream, "\n".join(pieces))
             return
         chunk = bytes(buf[:end])
         del buf[: end + 1]
-        if len(chunk) > MAX_LINE:
-            self._on_lines(stream, _split_long(chunk))
+        if len(chunk) > MAX_LINE:  # only after a long partial line (reads are <= 32 KiB): rare
+            self._on_text(stream, "\n".join(_split_long(chunk)))
         else:
-            self._emit(stream, chunk.decode("utf-8", "replace"))
+            self._on_text(stream, chunk.decode("utf-8", "replace"))
 
     def _take_pid(self, buf: bytearray) -> bool:
         end = buf.find(b"\n")
@@ -242,9 +257,6 @@ class _Collector:
         if not self.pid.done():
             self.pid.set_result(pid)
 
-    def _emit(self, stream: str, text: str) -> None:
-        self._on_lines(stream, text.split("\n"))
-
     def _flush_all(self) -> None:
         for stream, buf in self._buffers.items():
             if buf:
@@ -254,7 +266,7 @@ class _Collector:
                     self._seen_pid = True
                     if text.startswith(PID_MARKER.decode()):
                         continue
-                self._emit(stream, text)
+                self._on_text(stream, text)
 
 
 def _utf8_cut(data: bytes | bytearray, limit: int) -> int:
@@ -422,6 +434,7 @@ class SshSession:
         except OSError as exc:
             raise SshConnectError(f"cannot reach {where}: {exc.strerror or exc}", hint=_unreachable_hint(target)) from None
         self._conn = conn
+        _bound_reads(conn)
         key = seen.get("key")
         if key is None:
             key = conn.get_server_host_key()
@@ -459,6 +472,7 @@ class SshSession:
         on_line: LineCallback | None = None,
         *,
         on_lines: LinesCallback | None = None,
+        on_text: TextCallback | None = None,
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
         shell: str = "bash",
@@ -466,27 +480,35 @@ class SshSession:
     ) -> int:
         """Run one command; return its exit code (negative signal number if killed by a signal).
 
-        Output goes to ``on_lines(stream, lines)`` per chunk, or ``on_line(stream, line)`` per line
+        Output goes to ``on_text(stream, text)`` per chunk (its complete lines joined by newlines:
+        the fast path), ``on_lines(stream, lines)`` per chunk, or ``on_line(stream, line)`` per line
         (stream is "stdout" or "stderr"). Raises CommandTimedOut / CommandCancelled (the remote
         process group is killed first), ConnectionDropped, SshConnectError.
         """
         await self.connect()
-        if on_lines is None:
-            if on_line is None:
-                on_lines = _discard
-            else:
-                callback = on_line
+        if on_text is None:
+            if on_lines is not None:
+                lines_callback = on_lines
 
-                def on_lines(stream: str, lines: list[str]) -> None:
-                    for line in lines:
-                        callback(stream, line)
+                def on_text(stream: str, text: str) -> None:
+                    lines_callback(stream, text.split("\n"))
+
+            elif on_line is not None:
+                line_callback = on_line
+
+                def on_text(stream: str, text: str) -> None:
+                    for line in text.split("\n"):
+                        line_callback(stream, line)
+
+            else:
+                on_text = _discard
 
         script = build_script(command, cwd=cwd, env=env, shell=shell)
         conn = self._conn
         collector_box: list[_Collector] = []
 
         def factory() -> _Collector:
-            collector = _Collector(on_lines)
+            collector = _Collector(on_text)
             collector_box.append(collector)
             return collector
 
@@ -558,8 +580,16 @@ class SshSession:
             conn.abort()
 
 
-def _discard(stream: str, lines: list[str]) -> None:
+def _discard(stream: str, text: str) -> None:
     pass
+
+
+def _bound_reads(conn: Any) -> None:
+    """Cap the bytes one socket read takes (READ_SIZE). Uses the selector transport's ``max_size``
+    (asyncio's, reached through asyncssh's connection): without either, reads stay as they are."""
+    transport = getattr(conn, "_transport", None)
+    if isinstance(getattr(transport, "max_size", None), int) and transport.max_size > READ_SIZE:
+        transport.max_size = READ_SIZE
 
 
 def _reason(exc: BaseException | None) -> str:
@@ -668,8 +698,8 @@ class _TargetRunner:
         attempts = task.retries + 1
         shown = display_command(task.run)
 
-        def on_lines(stream: str, lines: list[str]) -> None:
-            self.active.lines(name, step, stream, lines)  # type: ignore[arg-type]
+        def on_text(stream: str, text: str) -> None:
+            self.active.block(name, step, stream, text)  # type: ignore[arg-type]
 
         for attempt in range(1, attempts + 1):
             if self.cancel.is_set():
@@ -682,7 +712,7 @@ class _TargetRunner:
             code: int | None = None
             try:
                 code = await self.session.run(
-                    task.run, task.timeout, on_lines=on_lines, cwd=task.cwd, env=task.env, shell=task.shell, cancel=self.cancel
+                    task.run, task.timeout, on_text=on_text, cwd=task.cwd, env=task.env, shell=task.shell, cancel=self.cancel
                 )
             except CommandCancelled as exc:
                 duration = time.monotonic() - clock

@@ -271,7 +271,10 @@ class GoldenStatus:
             return f"no base image: VM {self.vm_name} does not exist"
         if not self.has_snapshot:
             return f"VM {self.vm_name} exists ({self.state}) but has no {GOLDEN_SNAPSHOT} snapshot: the build did not finish"
-        built = f"template {self.template or '?'}, sha256 {(self.sha256 or '?')[:12]}"
+        if self.template and self.sha256:
+            built = f"template {self.template}, sha256 {self.sha256[:12]}"
+        else:
+            built = "its snapshot comment does not record which template it was built from"
         if self.stale:
             return f"{self.vm_name}.{GOLDEN_SNAPSHOT} is STALE ({built}; today's render is sha256 {self.current_sha256[:12]})"  # type: ignore[index]
         return f"{self.vm_name}.{GOLDEN_SNAPSHOT} is up to date ({built})"

@@ -661,7 +661,7 @@ async def provision_project(
                 status.summary,
                 hint="rebuild it with `devorch-tui base-image create --rebuild`"
                 if status.exists
-                else "build it first with `devorch-tui base-image create`",
+                else "build it first: `devorch-tui base-image create`, or g in the VMs pane",
             )
         if status.stale:
             ctx.note(f"{status.summary}; rebuild it with `devorch-tui base-image create --rebuild`")

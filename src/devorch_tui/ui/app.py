@@ -1,7 +1,13 @@
-"""The dashboard: a header, a tab per pane, a footer with the bindings, and the command palette."""
+"""The dashboard: a header, a tab per pane, a footer with the bindings, and the command palette.
+
+The first frame shows the first pane (Host); the other panes are imported and mounted right after
+it, in a worker, or at once when they are asked for (tab key, palette) before that: their modules
+pull in the services they use, which the first frame does not need.
+"""
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Iterable
 from functools import cached_property, partial
@@ -16,9 +22,12 @@ from devorch_tui import __version__
 from devorch_tui.config import Settings, Workspace
 from devorch_tui.resources import styles_dir
 from devorch_tui.services.host import HostProbe, gather_facts
-from devorch_tui.ui.panes import PANES, Pane
+from devorch_tui.ui.jobs import run_job
+from devorch_tui.ui.panes import PANE_SPECS, Pane
 
 if TYPE_CHECKING:
+    from textual.widget import AwaitMount
+
     from devorch_tui.services.multipass import MultipassClient
     from devorch_tui.services.runs import RunStore
 
@@ -38,13 +47,16 @@ class DevorchApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("ctrl+p", "command_palette", "Commands", id="app.command_palette"),
         *(
-            Binding(pane.PANE_KEY, f"show_pane('{pane.PANE_ID}')", pane.PANE_TITLE, id=f"app.pane.{pane.PANE_ID}", show=False)
-            for pane in PANES
+            Binding(spec.key, f"show_pane('{spec.id}')", spec.title, id=f"app.pane.{spec.id}", show=False)
+            for spec in PANE_SPECS
         ),
     ]
 
-    def __init__(self, settings: Settings, *, host_probe: HostProbe | None = None) -> None:
+    def __init__(self, settings: Settings, *, host_probe: HostProbe | None = None, own_process: bool = False) -> None:
         super().__init__()
+        self.own_process = own_process
+        """The app is the process (the CLI's dashboard), not one of many apps in it (tests): it may tune
+        process-wide things such as the garbage collector."""
         self.settings = settings
         self.host_probe: HostProbe = host_probe or gather_facts
         """Gathers the host facts the Host pane judges; tests and screenshots pass a fixed one."""
@@ -52,6 +64,8 @@ class DevorchApp(App[None]):
         self.sub_title = str(self.workspace.root)
         self.selected_vm: str | None = None
         """The VM under the cursor in the VMs pane; other panes use it as their default target."""
+        self._pane_mounts: dict[str, AwaitMount] = {}
+        """Panes mounted after the first frame (by id): awaiting one waits until it is mounted."""
         self._setup_logging()
         if settings.keymap:
             self.set_keymap(settings.keymap)
@@ -85,10 +99,36 @@ class DevorchApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(id="panes"):
-            for pane in PANES:
-                with TabPane(f"{pane.PANE_KEY} {pane.PANE_TITLE}", id=f"tab-{pane.PANE_ID}"):
-                    yield pane(id=pane.PANE_ID)
+            for index, spec in enumerate(PANE_SPECS):
+                with TabPane(f"{spec.key} {spec.title}", id=f"tab-{spec.id}"):
+                    if index == 0:  # the active pane; the others are mounted after the first frame
+                        yield spec.load()(id=spec.id)
         yield Footer()
+
+    def on_ready(self) -> None:
+        """The first frame is on screen: load the other panes now."""
+        run_job(self, self._load_panes, title="Loading the panes", group="load-panes")
+
+    async def _load_panes(self) -> None:
+        for spec in PANE_SPECS:
+            await self.load_pane(spec.id)
+        if self.own_process:
+            # Everything loaded so far lives as long as the process: keep the collector from walking
+            # it again (a full collection of it stalled the first key press by up to 100 ms).
+            gc.freeze()
+
+    async def load_pane(self, pane_id: str) -> Pane:
+        """The pane ``pane_id`` once it is mounted (importing and mounting it now if it was not yet)."""
+        mounting = self._pane_mounts.get(pane_id)
+        if mounting is None:
+            mounted = self.query(f"#{pane_id}").results(Pane)
+            pane = next(mounted, None)
+            if pane is not None:  # composed with the app
+                return pane
+            spec = next(spec for spec in PANE_SPECS if spec.id == pane_id)
+            mounting = self._pane_mounts[pane_id] = self.query_one(f"#tab-{pane_id}", TabPane).mount(spec.load()(id=spec.id))
+        await mounting
+        return self.pane(pane_id)
 
     def pane(self, pane_id: str) -> Pane:
         return self.query_one(f"#{pane_id}", Pane)
@@ -96,19 +136,23 @@ class DevorchApp(App[None]):
     def action_show_pane(self, pane_id: str) -> None:
         self.query_one("#panes", TabbedContent).active = f"tab-{pane_id}"
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        pane_id = (event.pane.id or "").removeprefix("tab-")
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        tab_id = event.pane.id or ""
+        pane_id = tab_id.removeprefix("tab-")
         if pane_id:
-            self.pane(pane_id).on_pane_shown()
+            pane = await self.load_pane(pane_id)
+            if self.query_one("#panes", TabbedContent).active == tab_id:  # still shown once it is mounted
+                pane.on_pane_shown()
 
     async def run_pane_action(self, pane_id: str, action: str) -> None:
         """Show a pane and run one of its actions (used by the command palette)."""
         self.action_show_pane(pane_id)
-        await self.pane(pane_id).run_action(action)
+        pane = await self.load_pane(pane_id)
+        await pane.run_action(action)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for pane in PANES:
-            yield SystemCommand(f"Go to {pane.PANE_TITLE}", f"Show the {pane.PANE_TITLE} pane ({pane.PANE_KEY})", partial(self.action_show_pane, pane.PANE_ID))
-            for command in pane.palette_commands():
-                yield SystemCommand(command.title, command.help, partial(self.run_pane_action, pane.PANE_ID, command.action))
+        for spec in PANE_SPECS:
+            yield SystemCommand(f"Go to {spec.title}", f"Show the {spec.title} pane ({spec.key})", partial(self.action_show_pane, spec.id))
+            for command in spec.load().palette_commands():
+                yield SystemCommand(command.title, command.help, partial(self.run_pane_action, spec.id, command.action))

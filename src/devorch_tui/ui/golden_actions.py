@@ -61,20 +61,15 @@ class GoldenActions:
         """``on_started`` for a workflow: show it in the Logs pane and let `c` there cancel it."""
 
         def started(active: ActiveRun) -> None:
-            logs = self._logs_pane()
-            if logs is None:
-                return
-            logs.register_canceller(active.id, cancel.set)
-            logs.follow_run(active.id)
-            self.app.action_show_pane("logs")
+            async def follow() -> None:
+                logs: Any = await self.app.load_pane("logs")  # mounted after the first frame
+                logs.register_canceller(active.id, cancel.set)
+                logs.follow_run(active.id)
+                self.app.action_show_pane("logs")
+
+            self.pane.run_worker(follow(), group="follow-run")
 
         return started
-
-    def _logs_pane(self) -> Any:
-        try:
-            return self.app.pane("logs")
-        except Exception:  # noqa: BLE001 - no Logs pane in this build
-            return None
 
     def _failed(self, title: str) -> Callable[[BaseException], None]:
         """After the error notification: offer to undo what a failed workflow made."""
@@ -82,12 +77,14 @@ class GoldenActions:
         def handler(exc: BaseException) -> None:
             cleanup: list[CleanupAction] = list(getattr(exc, "cleanup", []) or [])
             if cleanup:
-                self.offer_cleanup(title, cleanup)
+                from devorch_tui.services.provision import StepsCancelled
+
+                self.offer_cleanup(title, cleanup, cancelled=isinstance(exc, StepsCancelled))
             self.refresh_status()
 
         return handler
 
-    def offer_cleanup(self, title: str, cleanup: list[CleanupAction]) -> None:
+    def offer_cleanup(self, title: str, cleanup: list[CleanupAction], *, cancelled: bool = False) -> None:
         from devorch_tui.services.provision import run_cleanup
 
         listed = "\n".join(f"• {action}" for action in reversed(cleanup))
@@ -111,7 +108,7 @@ class GoldenActions:
             run_job(self.pane, work, title=f"{title}: cleanup", on_done=done)
 
         self.app.push_screen(
-            ConfirmScreen(f"{title} failed", f"Clean up what was half made?\n{listed}", confirm_label="Clean up", destructive=True),
+            ConfirmScreen(f"{title} {'cancelled' if cancelled else 'failed'}", f"Clean up what was half made?\n{listed}", confirm_label="Clean up", destructive=True),
             answered,
         )
 
@@ -123,9 +120,10 @@ class GoldenActions:
 
         status = self.status
         if not rebuild and status is not None and status.ready:
-            note = " It is STALE: use “Rebuild golden image” from the command palette." if status.stale else ""
-            self.app.notify(f"{status.summary}.{note}", title="Golden image", markup=False, timeout=8)
-            return
+            if not status.stale:
+                self.app.notify(f"{status.summary}: reused, not rebuilt.", title="Golden image", markup=False, timeout=8)
+                return
+            rebuild = True  # a stale image: offer to rebuild it (the question below says why)
         settings, client, store = self.app.settings, self.app.multipass, self.app.run_store
         cancel = asyncio.Event()
 
@@ -146,7 +144,8 @@ class GoldenActions:
             self.app.push_screen(
                 ConfirmScreen(
                     "Rebuild golden image",
-                    f"Delete {name} and build it again from today's template?\nProject VMs already cloned from it are not touched.",
+                    (f"{status.summary}.\n" if status and status.stale else "")
+                    + f"Delete {name} and build it again from today's template?\nProject VMs already cloned from it are not touched.",
                     confirm_label="Rebuild",
                     destructive=True,
                 ),

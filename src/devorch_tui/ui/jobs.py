@@ -63,4 +63,4 @@ def run_job(
         if on_done is not None:
             on_done(result)
 
-    return node.run_worker(runner(), name=title, group=group, exclusive=exclusive, exit_on_error=False)
+    return node.run_worker(runner, name=title, group=group, exclusive=exclusive, exit_on_error=False)

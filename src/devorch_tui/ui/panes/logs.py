@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -126,7 +126,7 @@ class LogsPane(Pane):
         self.record: RunRecord | None = None
         self.filter_text: str | None = None
         self._formatter = LineFormatter()
-        self._hold: list[tuple[str, Sequence[str]]] | None = None
+        self._hold: list[tuple[str, str, int]] | None = None
         self._generation = 0
         self._hidden_lines = 0
         self._loaded_once = False
@@ -136,6 +136,7 @@ class LogsPane(Pane):
         self._last_targets: list[str] = []
         self._last_task_path: Path | None = None
         self._status_text = ""
+        self._select_names: list[str] = []
 
     # --- layout --------------------------------------------------------------------------------
 
@@ -190,9 +191,9 @@ class LogsPane(Pane):
                 return
             prefix = self._formatter.prefix(event.ts, event.stream, event.step)
             if self._hold is not None:
-                self._hold.append((prefix, event.lines))
+                self._hold.append((prefix, event.text, event.count))
             else:
-                self.log_view.push_chunk(prefix, event.lines)
+                self.log_view.push_text(prefix, event.text, event.count)
             return
         self.post_message(self.RunEventPosted(event))
 
@@ -292,8 +293,8 @@ class LogsPane(Pane):
             self._hidden_lines = piece.hidden
             held, self._hold = self._hold or [], None
             self.log_view.push_many(piece.lines)
-            for prefix, texts in held:
-                self.log_view.push_chunk(prefix, texts)
+            for prefix, text, count in held:
+                self.log_view.push_text(prefix, text, count)
             self.log_view.flush()
             self._refresh_status()
 
@@ -319,10 +320,14 @@ class LogsPane(Pane):
     def _sync_target_select(self) -> None:
         select = self.query_one("#logs-target", Select)
         names = self.record.target_names if self.record else []
-        select.set_options([(name, name) for name in names])
-        if self.target in names:
-            select.value = self.target
         select.display = len(names) > 1
+        if len(names) <= 1:
+            return  # hidden: left as it is (new options re-lay out the screen just as a run starts)
+        if names != self._select_names:
+            select.set_options([(name, name) for name in names])
+            self._select_names = names
+        if self.target in names and select.value != self.target:
+            select.value = self.target
 
     @on(Select.Changed, "#logs-target")
     def _target_picked(self, event: Select.Changed) -> None:

@@ -204,7 +204,8 @@ class TemplatesPane(Pane):
         state = self.state
         text = Text(".env", style="bold")
         if state is not None and not state.env_exists:
-            text.append("  not created yet: defaults from templates/.env.example; ctrl+s creates it", style="yellow")
+            source = "defaults from templates/.env.example" if state.active.template is not None else "copy a template first (c)"
+            text.append(f"  not created yet: {source}; ctrl+s creates it", style="yellow")
         if self.editor.dirty:
             text.append("  ● unsaved changes (ctrl+s saves)", style="bold yellow")
         else:

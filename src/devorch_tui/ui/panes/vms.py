@@ -317,12 +317,12 @@ class VMsPane(Pane):
             parts.append(f"filter {self.table.filter_text!r}: {self.table.row_count} shown")
         if self._busy:
             parts.append(f"{len(self._busy)} busy")
-        if total == 0 and not self._busy:
-            parts = ["No VMs yet. Press n to launch one, or g to build the golden image."]
         golden = self.golden.status
-        if golden is not None:
+        if total == 0 and not self._busy:
+            parts = ["No VMs yet. Press n to launch one" + (", or g to build the golden image." if golden is None or not golden.exists else ".")]
+        elif golden is not None:
             if golden.stale:
-                parts.append(f"golden {golden.vm_name}: STALE (template changed; palette: Rebuild golden image)")
+                parts.append(f"golden {golden.vm_name}: STALE (template changed; g rebuilds it)")
             elif golden.ready:
                 parts.append(f"golden {golden.vm_name}: up to date")
             else:
@@ -689,11 +689,6 @@ class VMsPane(Pane):
         self.refresh_vm(name)
 
     async def action_task_run(self) -> None:
-        from devorch_tui.ui.panes import PANES
-
-        if not any(pane.PANE_ID == "logs" for pane in PANES):
-            self.notify("Task runs are not available in this build.", severity="warning")
-            return
         await self.devorch.run_pane_action("logs", "new_run")
 
     def action_refresh(self) -> None:

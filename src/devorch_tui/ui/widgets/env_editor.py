@@ -41,7 +41,7 @@ class EnvField(Vertical):
             title.append(f"  used at line{'s' if len(variable.lines) > 1 else ''} {shown}", style="dim")
         elif variable.name.startswith("VM_"):
             title.append("  for multipass launch", style="dim")
-        else:
+        elif self.template is not None:
             title.append("  not used by the template", style="dim italic")
         if variable.source == ".env.example":
             title.append("  (default from .env.example)", style="dim")

@@ -1,8 +1,10 @@
 """A log view that takes lines at any rate: buffered, flushed in batches, ANSI stripped, bounded.
 
 Writing one line at a time to a Textual ``Log`` costs a refresh per line and holds the view to a few
-thousand lines a second. ``RunLog.push`` only appends to a list (cheap enough to call from an event
-callback); a timer flushes the buffer with one ``write_lines`` at most every ``FLUSH_INTERVAL``.
+thousand lines a second. ``RunLog.push``/``push_text`` only queue (cheap enough to call from an event
+callback, whole blocks of lines as one string); a timer flushes the queue with one write at most every
+``FLUSH_INTERVAL`` (``FLUSH_INTERVAL * FLOOD_SLOWDOWN`` while output floods faster than the view can
+show it), building only the lines the view keeps.
 
 Follow: while the view is at its end it follows new lines. Scrolling up (keys, wheel, scrollbar)
 stops following, so what the user reads stays put even as lines arrive and old ones are dropped
@@ -21,12 +23,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive, var
-from textual.widget import Widget
+from textual.strip import Strip
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Log
 
 FLUSH_INTERVAL = 0.05
@@ -36,6 +41,10 @@ FLOOD_LINES = 20_000
 """Most lines one flush writes. Output faster than this per flush (400,000 lines/s) cannot be read
 live anyway: the view shows the newest lines after a marker saying how many it skipped (every line
 is in the log file; the filter and save read that)."""
+
+
+FLOOD_SLOWDOWN = 2
+"""While output floods (more than FLOOD_LINES a flush), flushes come this many times less often."""
 
 
 def skipped_marker(count: int) -> str:
@@ -116,16 +125,20 @@ class RunLog(Log):
         classes: str | None = None,
     ) -> None:
         super().__init__(highlight=False, max_lines=max_lines, auto_scroll=False, name=name, id=id, classes=classes)
-        self._pending: list[tuple[str, Sequence[str]]] = []
-        """Queued chunks: (prefix, texts); each text becomes the line ``prefix + text``."""
+        self._pending: list[tuple[str, Sequence[str] | str, int]] = []
+        """Queued chunks: (prefix, texts, count); texts is a sequence of lines or one string of lines
+        joined by newlines; each line becomes ``prefix + line``."""
         self._pending_count = 0
         self._flush_interval = flush_interval
+        self._flooded = False
+        """The last flush had more lines than the view shows (FLOOD_LINES): the next one waits longer."""
         self._flush_timer: Timer | None = None
         self._scrolling_programmatically = False
         self.needle: str | None = None
         """Lower-case text a line must contain to be shown (None: every line)."""
         self.total_pushed = 0
         """Lines accepted since the last ``clear`` (after the filter; shown lines may be fewer: ``max_lines``)."""
+        self._frame_style: Style | None = None
 
     # --- feeding -------------------------------------------------------------------------------
 
@@ -142,8 +155,17 @@ class RunLog(Log):
         ones the view can hold (``max_lines``) are built at all."""
         if not texts:
             return
-        self._pending.append((prefix, texts))
-        self._pending_count += len(texts)
+        self._queue(prefix, texts, len(texts))
+
+    def push_text(self, prefix: str, text: str, count: int | None = None) -> None:
+        """Queue ``prefix + line`` for every line of ``text`` (lines joined by newlines, no trailing
+        newline; ``count`` is their number if known). O(1) as well: the block is cut into lines only
+        at flush time, and only its part the view shows."""
+        self._queue(prefix, text, text.count("\n") + 1 if count is None else count)
+
+    def _queue(self, prefix: str, texts: Sequence[str] | str, count: int) -> None:
+        self._pending.append((prefix, texts, count))
+        self._pending_count += count
         if self._flush_timer is None:
             self._schedule_flush()
 
@@ -154,7 +176,10 @@ class RunLog(Log):
     def _schedule_flush(self) -> None:
         if not self.is_mounted:
             return  # flushed on mount
-        self._flush_timer = self.set_timer(self._flush_interval, self._flush_from_timer, name="run-log-flush")
+        # A flood cannot be read anyway: repainting it half as often leaves the event loop (and so
+        # the SSH reads and key presses) twice the time between frames.
+        interval = self._flush_interval * (FLOOD_SLOWDOWN if self._flooded else 1)
+        self._flush_timer = self.set_timer(interval, self._flush_from_timer, name="run-log-flush")
 
     def _flush_from_timer(self) -> None:
         self._flush_timer = None
@@ -176,12 +201,27 @@ class RunLog(Log):
             limit = min(limit, FLOOD_LINES)
         picked: list[list[str]] = []
         taken = 0
-        for prefix, texts in reversed(chunks):
+        for prefix, texts, count in reversed(chunks):
             if needle is None:
                 if taken >= limit:
                     break  # older than what the view can hold: they are on disk
-                if taken + len(texts) > limit:
-                    texts = texts[len(texts) - (limit - taken) :]
+                if taken + count > limit:
+                    want = limit - taken
+                    if isinstance(texts, str):
+                        texts = texts[len(texts.rsplit("\n", want)[0]) + 1 :]  # its last `want` lines
+                    else:
+                        texts = texts[count - want :]
+            if isinstance(texts, str):
+                # A block: checked for escapes as a whole, cut and prefixed without a Python loop.
+                if "\x1b" in texts or "\r" in texts or "\x9b" in texts:
+                    texts = texts.split("\n")  # rare: strip line by line below
+                else:
+                    lines = (prefix + texts.replace("\n", "\n" + prefix) if prefix else texts).split("\n")
+                    if needle is not None:
+                        lines = [line for line in lines if needle in line.lower()]
+                    picked.append(lines)
+                    taken += len(lines)
+                    continue
             lines = [
                 prefix + (strip_ansi(text) if ("\x1b" in text or "\r" in text or "\x9b" in text) else text)
                 for text in texts
@@ -203,7 +243,9 @@ class RunLog(Log):
     def flush(self) -> int:
         """Write every queued line to the view now (one update); returns how many lines were accepted."""
         if not self._pending:
+            self._flooded = False
             return 0
+        self._flooded = self._pending_count > FLOOD_LINES and self.needle is None
         lines, accepted = self._take_pending()
         self.total_pushed += accepted
         if lines:
@@ -230,9 +272,63 @@ class RunLog(Log):
         width = cell_len(self._process_line(longest))
         if width > self._width:
             self._width = width
-        self.virtual_size = Size(self._width, len(self._lines))
+        size = Size(self._width, len(self._lines))
+        if size != self.virtual_size:
+            if self._sized_by_content():
+                self.virtual_size = size
+            else:
+                # The view's own size comes from the layout, not from its lines: skip the layout pass
+                # that setting ``virtual_size`` asks for (it re-lays out and repaints the whole screen,
+                # tens of ms at every flush while streaming); only the scrollbars and limits change.
+                self.set_reactive(Widget.virtual_size, size)
+                self._update_scrollbars(size)
         self.refresh()
         return dropped
+
+    def _update_scrollbars(self, size: Size) -> None:
+        """``Widget._scroll_update`` without its unconditional repaint of both scrollbars (their
+        reactives repaint them when what they show changes; once the view holds ``max_lines`` that
+        is rarely)."""
+        self._refresh_scrollbars()  # shows or hides them: a layout pass only when that changes
+        width, height = self.container_size
+        if self.show_vertical_scrollbar and self.styles.scrollbar_size_vertical:
+            self.vertical_scrollbar.window_virtual_size = size.height
+            self.vertical_scrollbar.window_size = height - self.scrollbar_size_horizontal
+        if self.show_horizontal_scrollbar and self.styles.scrollbar_size_horizontal:
+            self.horizontal_scrollbar.window_virtual_size = size.width
+            self.horizontal_scrollbar.window_size = width - self.scrollbar_size_vertical
+        self.scroll_x = self.validate_scroll_x(self.scroll_x)
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
+
+    def _sized_by_content(self) -> bool:
+        styles = self.styles
+        return any(scalar is not None and scalar.is_auto for scalar in (styles.width, styles.height))
+
+    # --- rendering -----------------------------------------------------------------------------
+    # ``Log`` works out the widget's style (a walk up the DOM) and builds a rich ``Text`` for every
+    # line of every frame: ~0.3 ms a line, 10-20 ms a frame while output streams and the view
+    # follows it. The lines here are plain text (no highlighting), so one segment per line, with the
+    # style worked out once per frame, renders the same.
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_style = None
+
+    def _render_line(self, y: int, scroll_x: int, width: int) -> Strip:
+        rich_style = self.rich_style if self._frame_style is None else self._frame_style
+        if y >= len(self._lines):
+            return Strip.blank(width, rich_style)
+        line = self._render_line_strip(y, rich_style)
+        return line.crop_extend(scroll_x, scroll_x + width, rich_style).apply_offsets(scroll_x, y)
+
+    def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
+        if self.highlight or self.text_selection is not None:
+            return super()._render_line_strip(y, rich_style)
+        text = self._process_line(self._lines[y])
+        return Strip([Segment(text, rich_style)] if text else [], cell_len(text))
 
     def clear(self) -> RunLog:
         """Drop every line (shown and queued) and follow again."""
@@ -243,6 +339,7 @@ class RunLog(Log):
             self._flush_timer = None
         super().clear()
         self.total_pushed = 0
+        self._flooded = False
         self._scrolling_programmatically = True
         try:
             self.scroll_to(0, 0, animate=False, immediate=True)

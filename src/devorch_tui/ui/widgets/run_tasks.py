@@ -10,6 +10,7 @@ from typing import Any
 from rich.text import Text
 from textual.timer import Timer
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 STATUS_STYLES: dict[str, tuple[str, str]] = {
     "pending": ("·", "dim"),
@@ -25,6 +26,9 @@ STATUS_STYLES: dict[str, tuple[str, str]] = {
 """Glyph and style per status; an unknown status shows as its name with no glyph."""
 
 COLUMNS = (("icon", " "), ("task", "Task"), ("status", "Status"), ("exit", "Exit"), ("time", "Time"))
+FIXED_WIDTHS = {"icon": 1, "status": len("interrupted"), "exit": 4, "time": len("59m59s")}
+"""Every column but the task name has a fixed width; the name takes what is left (with an ellipsis)."""
+MIN_TASK_WIDTH = 8
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,24 @@ class RunTasks(DataTable[Text]):
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
-            self.add_column(label, key=key)
+            self.add_column(label, key=key, width=FIXED_WIDTHS.get(key, MIN_TASK_WIDTH))
+        self._fit_task_column()
+
+    def on_resize(self) -> None:
+        self._fit_task_column()
+
+    def _fit_task_column(self) -> None:
+        """Give the task name column the width the others leave, so nothing scrolls sideways."""
+        column = self.columns.get(ColumnKey("task"))
+        if column is None or not self.size.width:
+            return
+        padding = 2 * self.cell_padding * len(COLUMNS)
+        width = max(MIN_TASK_WIDTH, self.scrollable_content_region.width - sum(FIXED_WIDTHS.values()) - padding)
+        if column.width != width:
+            column.width = width
+            self._require_update_dimensions = True  # DataTable has no public API to resize a column
+            self._clear_caches()
+            self.refresh()
 
     @property
     def rows_by_name(self) -> dict[str, TaskRow]:
