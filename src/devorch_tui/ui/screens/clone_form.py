@@ -7,11 +7,11 @@ from collections.abc import Collection
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from devorch_tui.errors import ValidationError
 from devorch_tui.services.validation import validate_vm_name
+from devorch_tui.ui.screens.form import FormScreen
 
 
 def suggest_clone_name(source: str, existing: Collection[str]) -> str:
@@ -22,10 +22,11 @@ def suggest_clone_name(source: str, existing: Collection[str]) -> str:
     return f"{source}-clone{number}"
 
 
-class CloneForm(ModalScreen[str | None]):
+class CloneForm(FormScreen[str]):
     """Dismisses with the new VM name, or None on Cancel / Escape."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="clone_form.cancel")]
+    SUBMIT_BUTTON = "clone"
 
     def __init__(self, source: str, existing: Collection[str] = ()) -> None:
         super().__init__()
@@ -47,7 +48,7 @@ class CloneForm(ModalScreen[str | None]):
     def on_mount(self) -> None:
         self.query_one("#clone-name", Input).focus()
 
-    def _submit(self) -> None:
+    def submit(self) -> None:
         error = self.query_one("#clone-name-error", Static)
         try:
             name = validate_vm_name(self.query_one("#clone-name", Input).value, field="new name")
@@ -58,17 +59,3 @@ class CloneForm(ModalScreen[str | None]):
             error.add_class("visible")
             return
         self.dismiss(name)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "clone":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

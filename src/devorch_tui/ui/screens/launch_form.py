@@ -9,11 +9,11 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from devorch_tui.errors import ValidationError
 from devorch_tui.services.validation import validate_cpus, validate_disk, validate_memory, validate_vm_name
+from devorch_tui.ui.screens.form import FormScreen
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,11 @@ def _check_cloud_init(value: str) -> Path | None:
     return path
 
 
-class LaunchForm(ModalScreen[LaunchRequest | None]):
+class LaunchForm(FormScreen[LaunchRequest]):
     """Dismisses with a validated LaunchRequest, or None on Cancel / Escape."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="launch_form.cancel")]
+    SUBMIT_BUTTON = "launch"
 
     FIELDS: tuple[tuple[str, str, str], ...] = (
         ("name", "Name", "letters, digits, hyphens; e.g. dev-1"),
@@ -127,21 +128,7 @@ class LaunchForm(ModalScreen[LaunchRequest | None]):
             raise ValidationError("name", f"a VM named {name} already exists", hint="pick another name, or delete and purge the old VM first")
         return name
 
-    def _submit(self) -> None:
+    def submit(self) -> None:
         request = self._validated()
         if request is not None:
             self.dismiss(request)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "launch":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -9,12 +9,12 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Static
 
 from devorch_tui.errors import DevorchError
 from devorch_tui.services.tasks import TaskFile, load_task_file
+from devorch_tui.ui.screens.form import FormScreen
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,11 @@ def describe_task_file(task_file: TaskFile) -> str:
     return f"{task_file.name}: {len(names)} task{'s' if len(names) != 1 else ''} ({shown})"
 
 
-class NewRunScreen(ModalScreen[NewRunRequest | None]):
+class NewRunScreen(FormScreen[NewRunRequest]):
     """Dismisses with a :class:`NewRunRequest` once targets are given and the task file is valid."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="new_run.cancel")]
+    SUBMIT_BUTTON = "run"
 
     def __init__(self, *, targets: list[str], task_path: Path | None, base_dir: Path) -> None:
         super().__init__()
@@ -137,26 +138,16 @@ class NewRunScreen(ModalScreen[NewRunRequest | None]):
         if event.input.id == "new-run-targets":
             self.query_one("#new-run-task-file", Input).focus()
             return
-        self._submit()
+        self.submit()
 
     def on_input_blurred(self, event: Input.Blurred) -> None:
         if event.input.id == "new-run-task-file" and event.value.strip():
             self._check_task_file()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "run":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def _submit(self) -> None:
+    def submit(self) -> None:
         targets = self._check_targets()
         checked = self._check_task_file()
         if targets is None or checked is None:
             return
         path, task_file = checked
         self.dismiss(NewRunRequest(targets=targets, task_path=path, task_file=task_file))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -7,17 +7,18 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from devorch_tui.errors import DevorchError, ValidationError
 from devorch_tui.services.provision import ProvisionRequest, project_vm_name
+from devorch_tui.ui.screens.form import FormScreen
 
 
-class ProvisionForm(ModalScreen[ProvisionRequest | None]):
+class ProvisionForm(FormScreen[ProvisionRequest]):
     """Dismisses with a checked ProvisionRequest, or None on Cancel / Escape."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="provision_form.cancel")]
+    SUBMIT_BUTTON = "provision"
 
     FIELDS: tuple[tuple[str, str, str], ...] = (
         ("name", "Project", "my-project (the VM is dev-my-project)"),
@@ -77,7 +78,7 @@ class ProvisionForm(ModalScreen[ProvisionRequest | None]):
         request.checked()
         return request
 
-    def _submit(self) -> None:
+    def submit(self) -> None:
         error = self.query_one("#provision-error", Static)
         try:
             request = self.request()
@@ -86,17 +87,3 @@ class ProvisionForm(ModalScreen[ProvisionRequest | None]):
             error.add_class("visible")
             return
         self.dismiss(request)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "provision":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -7,8 +7,9 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
+
+from devorch_tui.ui.screens.form import FormScreen
 
 
 def check_save_path(text: str, cwd: Path | None = None) -> tuple[Path | None, str | None]:
@@ -26,10 +27,11 @@ def check_save_path(text: str, cwd: Path | None = None) -> tuple[Path | None, st
     return path, None
 
 
-class SaveLogScreen(ModalScreen[Path | None]):
+class SaveLogScreen(FormScreen[Path]):
     """Dismisses with the chosen path (an existing file is overwritten, the prompt says so) or None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="save_log.cancel")]
+    SUBMIT_BUTTON = "save"
 
     def __init__(self, default_path: Path, *, what: str) -> None:
         super().__init__()
@@ -61,21 +63,7 @@ class SaveLogScreen(ModalScreen[Path | None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         self._check(event.value)
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._save()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "save":
-            self._save()
-        else:
-            self.dismiss(None)
-
-    def _save(self) -> None:
+    def submit(self) -> None:
         path = self._check(self.query_one("#save-log-path", Input).value)
         if path is not None:
             self.dismiss(path)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from devorch_tui.errors import ValidationError
 from devorch_tui.services.validation import validate_vm_name
+from devorch_tui.ui.screens.form import FormScreen
 
 
 @dataclass(frozen=True)
@@ -20,10 +20,11 @@ class SnapshotRequest:
     comment: str | None
 
 
-class SnapshotForm(ModalScreen[SnapshotRequest | None]):
+class SnapshotForm(FormScreen[SnapshotRequest]):
     """Dismisses with a SnapshotRequest, or None on Cancel / Escape."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="snapshot_form.cancel")]
+    SUBMIT_BUTTON = "take"
 
     def __init__(self, vm: str, existing: set[str] | None = None) -> None:
         super().__init__()
@@ -48,7 +49,7 @@ class SnapshotForm(ModalScreen[SnapshotRequest | None]):
     def on_mount(self) -> None:
         self.query_one("#snapshot-name", Input).focus()
 
-    def _submit(self) -> None:
+    def submit(self) -> None:
         raw = self.query_one("#snapshot-name", Input).value.strip()
         error = self.query_one("#snapshot-name-error", Static)
         try:
@@ -61,17 +62,3 @@ class SnapshotForm(ModalScreen[SnapshotRequest | None]):
             return
         comment = self.query_one("#snapshot-comment", Input).value.strip() or None
         self.dismiss(SnapshotRequest(name=name, comment=comment))
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "take":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
