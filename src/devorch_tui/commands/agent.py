@@ -96,7 +96,8 @@ class LinePrinter:
             if self.quiet and event.stream != "info":
                 return
             prefix = f"[{event.target}] {event.step} {STREAM_MARK[event.stream]} "
-            self.out.write("".join(f"{prefix}{line}\n" for line in event.lines))
+            # The block as it came (lines joined by newlines): one replace, no work per line.
+            self.out.write("".join((prefix, event.text.replace("\n", "\n" + prefix), "\n")))
             self.out.flush()
         elif isinstance(event, StepEvent) and event.status not in ("running", "pending"):
             code = "" if event.exit_code is None else f" exit {event.exit_code}"

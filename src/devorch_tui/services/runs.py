@@ -637,7 +637,8 @@ class ActiveRun:
         prefix = f"{format_ts(ts)}\t{stream}\t{_clean_field(step)}\t"
         handle = self._log(target)
         try:
-            handle.write(prefix + text.replace("\n", "\n" + prefix) + "\n")
+            # One join (one copy of the block); `a + b + c` copies a block of 400 KB twice.
+            handle.write("".join((prefix, text.replace("\n", "\n" + prefix), "\n")))
             handle.flush()
         except OSError as exc:
             log.error("cannot write the log of %s in run %s: %s", target, self.id, exc)

@@ -112,9 +112,14 @@ class DevorchApp(App[None]):
     async def _load_panes(self) -> None:
         for spec in PANE_SPECS:
             await self.load_pane(spec.id)
+        self.freeze_long_lived()
+
+    def freeze_long_lived(self) -> None:
+        """Everything allocated so far lives as long as the process (modules, panes): keep the cyclic
+        garbage collector from walking it again (a full collection of it stalled the first key press
+        or the start of a run by 10-100 ms). Only when the app is the process, not one of many (tests):
+        what is already cyclic garbage at that moment is never freed."""
         if self.own_process:
-            # Everything loaded so far lives as long as the process: keep the collector from walking
-            # it again (a full collection of it stalled the first key press by up to 100 ms).
             gc.freeze()
 
     async def load_pane(self, pane_id: str) -> Pane:

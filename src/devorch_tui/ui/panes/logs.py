@@ -29,6 +29,7 @@ from textual.message import Message
 from textual.widgets import Input, Select
 
 from devorch_tui.services.runs import (
+    FINAL_STEP_STATUSES,
     LinesEvent,
     RunEvent,
     RunFinished,
@@ -178,10 +179,16 @@ class LogsPane(Pane):
     def on_pane_shown(self) -> None:
         if not self._loaded_once:
             self._loaded_once = True
-            self.run_worker(warm_up_ssh(), name="import asyncssh", group="logs-warm-up", exit_on_error=False)
+            self.run_worker(self._warm_up(), name="import asyncssh", group="logs-warm-up", exit_on_error=False)
             if self._wanted_run is None:
                 self._show_latest()
         self.log_view.focus()
+
+    async def _warm_up(self) -> None:
+        await warm_up_ssh()
+        # asyncssh, cryptography and the executor (~40k objects) load after the app froze what it had
+        # loaded: left unfrozen, they made a full collection of 10-28 ms land on the first run start.
+        self.devorch.freeze_long_lived()
 
     # --- live events (called by RunStore on the event loop: keep it cheap) ---------------------
 
@@ -206,6 +213,9 @@ class LogsPane(Pane):
         elif isinstance(event, StepEvent):
             if event.run_id != self.run_id or self.record is None:
                 return
+            if event.target == self.target and event.status in FINAL_STEP_STATUSES and self._hold is None:
+                # The step's last lines show now, not at the next flush (up to 100 ms later in a flood).
+                self.log_view.flush()
             try:
                 target = self.record.target(event.target)
             except KeyError:
@@ -229,6 +239,8 @@ class LogsPane(Pane):
         elif isinstance(event, RunFinished):
             self._cancellers.pop(event.run.id, None)
             if event.run.id == self.run_id:
+                if self._hold is None:
+                    self.log_view.flush()
                 self.record = event.run
                 self._show_steps()
                 self.refresh_bindings()
@@ -395,8 +407,10 @@ class LogsPane(Pane):
         return True
 
     def action_follow(self) -> None:
-        self.log_view.action_follow()
-        self.log_view.focus()
+        view = self.log_view
+        view.action_follow()
+        if not view.has_focus:
+            view.focus()  # focusing the focused view again still repaints all of it
 
     def action_prev_target(self) -> None:
         self._step_target(-1)

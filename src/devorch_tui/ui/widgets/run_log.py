@@ -375,6 +375,8 @@ class RunLog(Log):
 
     def action_follow(self) -> None:
         """Jump to the last line and follow new ones."""
+        if self.following and self._flush_timer is not None and round(self.scroll_y) >= self.max_scroll_y:
+            return  # already there: the queued lines show at the flush already scheduled
         self.flush()
         self._scroll_quietly_to(None)
         self.following = True
