@@ -6,9 +6,8 @@ in for the VMs; the dashboard drives the same services as the CLI, and the run s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from textual.pilot import Pilot
@@ -21,19 +20,11 @@ from devorch_tui.ui.panes.vms import VMsPane
 from devorch_tui.ui.screens.confirm import ConfirmScreen
 from devorch_tui.ui.screens.provision_form import ProvisionForm
 from tests.fakes.vm_lab import BASE_VM, Lab
+from tests.pilot.waiting import wait_until
 
 pytestmark = pytest.mark.ssh
 
 SIZE = (160, 45)
-
-
-async def wait_until(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 @contextlib.asynccontextmanager

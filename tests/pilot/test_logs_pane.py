@@ -21,18 +21,9 @@ from devorch_tui.ui.screens.new_run import NewRunScreen
 from devorch_tui.ui.screens.run_picker import RunPickerScreen
 from devorch_tui.ui.screens.save_log import SaveLogScreen
 from devorch_tui.ui.widgets.run_log import RunLog
+from tests.pilot.waiting import wait_until
 
 SIZE = (140, 40)
-
-
-async def wait_for(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Let the app run until ``condition()`` holds (fails with ``what`` after ``timeout``)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for: {what}")
-        await pilot.pause(0.02)
 
 
 def showing(app: DevorchApp, screen_type: type, selector: str) -> Callable[[], bool]:
@@ -64,13 +55,13 @@ async def test_live_lines_arrive_in_batches_with_ansi_stripped(settings: Setting
     async with app.run_test(size=SIZE) as pilot:
         pane = await open_logs(pilot)
         run = app.run_store.open_run("tasks", "demo", ["vm1"], steps=["build"])
-        await wait_for(pilot, lambda: pane.run_id == run.id and pane._hold is None, "the new run is shown")
+        await wait_until(pilot, lambda: pane.run_id == run.id and pane._hold is None, "the new run is shown")
         writes.clear()
         run.step("vm1", "build", "running")
         for i in range(5000):
             run.line("vm1", "build", "stdout", f"line {i}")
         run.line("vm1", "build", "stderr", "\x1b[1;31mred alert\x1b[0m and \x1b]0;title\x07more")
-        await wait_for(pilot, lambda: pane.log_view.line_count == 5001, "5001 lines in the view")
+        await wait_until(pilot, lambda: pane.log_view.line_count == 5001, "5001 lines in the view")
         assert texts(pane)[:3] == ["line 0", "line 1", "line 2"]
         assert texts(pane)[-1] == "red alert and more"
         assert " ! [build] " in pane.log_view.lines[-1]  # stderr is marked
@@ -83,29 +74,29 @@ async def test_follow_stops_on_scroll_up_and_resumes_at_the_end(settings: Settin
     async with app.run_test(size=SIZE) as pilot:
         pane = await open_logs(pilot)
         run = app.run_store.open_run("tasks", "demo", ["vm1"], steps=["build"])
-        await wait_for(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
+        await wait_until(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
         run.lines("vm1", "build", "stdout", [f"first {i}" for i in range(200)])
         view = pane.log_view
-        await wait_for(pilot, lambda: view.line_count == 200, "200 lines")
+        await wait_until(pilot, lambda: view.line_count == 200, "200 lines")
         await pilot.pause()
         assert view.following and view.scroll_y == view.max_scroll_y > 0
 
         view.focus()
         await pilot.press("pageup")
-        await wait_for(pilot, lambda: not view.following, "follow stops")
+        await wait_until(pilot, lambda: not view.following, "follow stops")
         held_at = view.scroll_y
         assert held_at < view.max_scroll_y
         assert "paused" in str(app.query_one("#logs-status").render())
 
         run.lines("vm1", "build", "stdout", [f"second {i}" for i in range(100)])
-        await wait_for(pilot, lambda: view.line_count == 300, "300 lines")
+        await wait_until(pilot, lambda: view.line_count == 300, "300 lines")
         await pilot.pause()
         assert view.scroll_y == held_at, "the view must not move while the user reads"
 
         await pilot.press("end")
-        await wait_for(pilot, lambda: view.following, "follow resumes")
+        await wait_until(pilot, lambda: view.following, "follow resumes")
         run.lines("vm1", "build", "stdout", [f"third {i}" for i in range(50)])
-        await wait_for(pilot, lambda: view.line_count == 350, "350 lines")
+        await wait_until(pilot, lambda: view.line_count == 350, "350 lines")
         await pilot.pause()
         assert view.scroll_y == view.max_scroll_y
         assert "following" in str(app.query_one("#logs-status").render())
@@ -117,16 +108,16 @@ async def test_unfollowed_view_stays_on_its_lines_when_old_ones_are_dropped(isol
     async with app.run_test(size=SIZE) as pilot:
         pane = await open_logs(pilot)
         run = app.run_store.open_run("tasks", "demo", ["vm1"], steps=["s"])
-        await wait_for(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
+        await wait_until(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
         run.lines("vm1", "s", "stdout", [f"n{i}" for i in range(1000)])
         view = pane.log_view
-        await wait_for(pilot, lambda: view.line_count == 1000, "1000 lines")
+        await wait_until(pilot, lambda: view.line_count == 1000, "1000 lines")
         view.focus()
         await pilot.press("pageup")
-        await wait_for(pilot, lambda: not view.following, "paused")
+        await wait_until(pilot, lambda: not view.following, "paused")
         top_before = texts(pane)[round(view.scroll_y)]
         run.lines("vm1", "s", "stdout", [f"m{i}" for i in range(300)])
-        await wait_for(pilot, lambda: view.total_pushed == 1300, "1300 lines pushed")
+        await wait_until(pilot, lambda: view.total_pushed == 1300, "1300 lines pushed")
         assert view.line_count == 1000  # max_lines holds
         assert texts(pane)[round(view.scroll_y)] == top_before
 
@@ -137,28 +128,28 @@ async def test_filter_reads_the_whole_log_from_disk_and_applies_to_live_lines(is
     async with app.run_test(size=SIZE) as pilot:
         pane = await open_logs(pilot)
         run = app.run_store.open_run("tasks", "demo", ["vm1"], steps=["s"])
-        await wait_for(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
+        await wait_until(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
         run.lines("vm1", "s", "stdout", [("needle" if i % 100 == 0 else "hay") + f" {i}" for i in range(3000)])
-        await wait_for(pilot, lambda: pane.log_view.total_pushed == 3000, "3000 lines")
+        await wait_until(pilot, lambda: pane.log_view.total_pushed == 3000, "3000 lines")
         assert pane.log_view.line_count == 1000  # the view dropped the oldest 2000 lines
 
         await pilot.press("slash")
         box = app.query_one("#logs-filter", Input)
         assert box.display and box.has_focus
         await pilot.press(*"NEEDLE", "enter")
-        await wait_for(pilot, lambda: pane.filter_text == "NEEDLE" and pane._hold is None, "filter applied")
-        await wait_for(pilot, lambda: pane.log_view.line_count == 30, "30 matches")
+        await wait_until(pilot, lambda: pane.filter_text == "NEEDLE" and pane._hold is None, "filter applied")
+        await wait_until(pilot, lambda: pane.log_view.line_count == 30, "30 matches")
         assert texts(pane) == [f"needle {i}" for i in range(0, 3000, 100)]  # old ones too, from disk
         assert "30 matching lines" in str(app.query_one("#logs-status").render())
 
         run.lines("vm1", "s", "stdout", ["hay late", "needle late"])
-        await wait_for(pilot, lambda: pane.log_view.line_count == 31, "a live match")
+        await wait_until(pilot, lambda: pane.log_view.line_count == 31, "a live match")
         assert texts(pane)[-1] == "needle late"
 
         pane.log_view.focus()
         await pilot.press("escape")
-        await wait_for(pilot, lambda: pane.filter_text is None and pane._hold is None, "filter cleared")
-        await wait_for(pilot, lambda: pane.log_view.line_count == 1000, "full view again")
+        await wait_until(pilot, lambda: pane.filter_text is None and pane._hold is None, "filter cleared")
+        await wait_until(pilot, lambda: pane.log_view.line_count == 1000, "full view again")
         assert texts(pane)[-2:] == ["hay late", "needle late"]
         assert not box.display
 
@@ -168,19 +159,19 @@ async def test_save_writes_the_whole_log_to_the_chosen_file(settings: Settings, 
     async with app.run_test(size=SIZE) as pilot:
         pane = await open_logs(pilot)
         run = app.run_store.open_run("tasks", "demo", ["vm1"], steps=["s"])
-        await wait_for(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
+        await wait_until(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
         run.lines("vm1", "s", "stdout", [f"row {i}" for i in range(500)])
         run.line("vm1", "s", "stderr", "\x1b[31mbad\x1b[0m")
-        await wait_for(pilot, lambda: pane.log_view.line_count == 501, "501 lines")
+        await wait_until(pilot, lambda: pane.log_view.line_count == 501, "501 lines")
 
         await pilot.press("w")
-        await wait_for(pilot, showing(app, SaveLogScreen, "#save-log-path"), "save prompt")
+        await wait_until(pilot, showing(app, SaveLogScreen, "#save-log-path"), "save prompt")
         path_box = app.screen.query_one("#save-log-path", Input)
         assert path_box.value == str(Path.cwd() / f"{run.id}-vm1.log")  # default: cwd
         target = tmp_path / "saved.log"
         path_box.value = str(target)
         await pilot.press("enter")
-        await wait_for(pilot, target.exists, "saved file")
+        await wait_until(pilot, target.exists, "saved file")
         saved = target.read_text().splitlines()
         assert saved == list(pane.log_view.lines)
         assert saved[-1].endswith("! [s] bad")
@@ -191,9 +182,9 @@ async def test_save_prompt_refuses_a_missing_folder(settings: Settings, tmp_path
     async with app.run_test(size=SIZE) as pilot:
         pane = await open_logs(pilot)
         run = app.run_store.open_run("tasks", "demo", ["vm1"], steps=["s"])
-        await wait_for(pilot, lambda: pane.run_id == run.id, "run shown")
+        await wait_until(pilot, lambda: pane.run_id == run.id, "run shown")
         await pilot.press("w")
-        await wait_for(pilot, showing(app, SaveLogScreen, "#save-log-path"), "save prompt")
+        await wait_until(pilot, showing(app, SaveLogScreen, "#save-log-path"), "save prompt")
         app.screen.query_one("#save-log-path", Input).value = str(tmp_path / "nope" / "x.log")
         await pilot.press("enter")
         await pilot.pause()
@@ -208,20 +199,20 @@ async def test_task_list_shows_status_exit_code_and_duration(settings: Settings)
     async with app.run_test(size=SIZE) as pilot:
         pane = await open_logs(pilot)
         run = app.run_store.open_run("tasks", "demo", ["vm1"], steps=["sync", "tests", "lint"])
-        await wait_for(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
+        await wait_until(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
         rows = pane.task_list.rows_by_name
         assert [row.status for row in rows.values()] == ["pending"] * 3
         run.step("vm1", "sync", "running")
         run.step("vm1", "sync", "ok", exit_code=0, duration=1.25)
         run.step("vm1", "tests", "running")
         run.step("vm1", "tests", "failed", exit_code=3, duration=75.0)
-        await wait_for(pilot, lambda: pane.task_list.rows_by_name["tests"].status == "failed", "tests failed")
+        await wait_until(pilot, lambda: pane.task_list.rows_by_name["tests"].status == "failed", "tests failed")
         table = pane.task_list
         assert [str(table.get_cell("sync", key)) for key in ("status", "exit", "time")] == ["ok", "0", "1.2s"]
         assert [str(table.get_cell("tests", key)) for key in ("status", "exit", "time")] == ["failed", "3", "1m15s"]
         assert str(table.get_cell("lint", "status")) == "pending"
         run.finish()
-        await wait_for(pilot, lambda: pane.record is not None and pane.record.status == "failed", "run finished")
+        await wait_until(pilot, lambda: pane.record is not None and pane.record.status == "failed", "run finished")
         assert "failed" in str(app.query_one("#logs-run").render())
 
 
@@ -230,25 +221,25 @@ async def test_targets_switch_with_brackets_and_keep_their_own_lines(settings: S
     async with app.run_test(size=SIZE) as pilot:
         pane = await open_logs(pilot)
         run = app.run_store.open_run("tasks", "fan-out", ["vm1", "vm2"], steps=["s"])
-        await wait_for(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
+        await wait_until(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
         assert pane.target == "vm1"
         run.lines("vm1", "s", "stdout", ["from one"])
         run.lines("vm2", "s", "stdout", ["from two"])
-        await wait_for(pilot, lambda: pane.log_view.line_count == 1, "vm1 line")
+        await wait_until(pilot, lambda: pane.log_view.line_count == 1, "vm1 line")
         assert texts(pane) == ["from one"]
 
         await pilot.press("right_square_bracket")
-        await wait_for(pilot, lambda: pane.target == "vm2" and pane._hold is None, "vm2 shown")
-        await wait_for(pilot, lambda: pane.log_view.line_count == 1, "vm2 line")
+        await wait_until(pilot, lambda: pane.target == "vm2" and pane._hold is None, "vm2 shown")
+        await wait_until(pilot, lambda: pane.log_view.line_count == 1, "vm2 line")
         assert texts(pane) == ["from two"]
         run.lines("vm2", "s", "stdout", ["two again"])
         run.lines("vm1", "s", "stdout", ["one again"])
-        await wait_for(pilot, lambda: pane.log_view.line_count == 2, "live vm2 line")
+        await wait_until(pilot, lambda: pane.log_view.line_count == 2, "live vm2 line")
         assert texts(pane) == ["from two", "two again"]
 
         await pilot.press("left_square_bracket")
-        await wait_for(pilot, lambda: pane.target == "vm1" and pane._hold is None, "vm1 again")
-        await wait_for(pilot, lambda: pane.log_view.line_count == 2, "vm1 lines from disk")
+        await wait_until(pilot, lambda: pane.target == "vm1" and pane._hold is None, "vm1 again")
+        await wait_until(pilot, lambda: pane.log_view.line_count == 2, "vm1 lines from disk")
         assert texts(pane) == ["from one", "one again"]
 
 
@@ -260,20 +251,20 @@ async def test_run_picker_switches_to_a_past_run(settings: Settings) -> None:
     app = DevorchApp(settings)
     async with app.run_test(size=SIZE) as pilot:
         pane = await open_logs(pilot)
-        await wait_for(pilot, lambda: pane.run_id == old.id, "latest run shown at start")
+        await wait_until(pilot, lambda: pane.run_id == old.id, "latest run shown at start")
         new = app.run_store.open_run("tasks", "newer", ["vm9"], steps=["s"])
         new.line("vm9", "s", "stdout", "new line")
         pane.follow_run(new.id)
-        await wait_for(pilot, lambda: pane.run_id == new.id and pane._hold is None, "new run shown")
+        await wait_until(pilot, lambda: pane.run_id == new.id and pane._hold is None, "new run shown")
 
         await pilot.press("r")
-        await wait_for(pilot, showing(app, RunPickerScreen, "#run-picker-table"), "picker")
+        await wait_until(pilot, showing(app, RunPickerScreen, "#run-picker-table"), "picker")
         table = app.screen.query_one("#run-picker-table", DataTable)
         assert table.row_count == 2
         assert table.cursor_row == 0  # the current run is first (newest)
         await pilot.press("down", "enter")
-        await wait_for(pilot, lambda: pane.run_id == old.id and pane._hold is None, "old run shown")
-        await wait_for(pilot, lambda: pane.log_view.line_count == 1, "old log")
+        await wait_until(pilot, lambda: pane.run_id == old.id and pane._hold is None, "old run shown")
+        await wait_until(pilot, lambda: pane.log_view.line_count == 1, "old log")
         assert texts(pane) == ["cloned old"]
         assert pane.record is not None and pane.record.kind == "provision"
 
@@ -291,8 +282,8 @@ async def test_past_run_cut_off_by_a_crash_shows_as_interrupted(settings: Settin
     app = DevorchApp(settings)
     async with app.run_test(size=SIZE) as pilot:
         pane = await open_logs(pilot)
-        await wait_for(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
-        await wait_for(pilot, lambda: pane.log_view.line_count == 1, "its log")
+        await wait_until(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
+        await wait_until(pilot, lambda: pane.log_view.line_count == 1, "its log")
         assert pane.record is not None and pane.record.status == "interrupted"
         assert pane.task_list.rows_by_name["long"].status == "interrupted"
         assert "interrupted" in str(app.query_one("#logs-run").render())
@@ -305,18 +296,18 @@ async def test_cancel_asks_first_and_then_stops_the_run(settings: Settings) -> N
         run = app.run_store.open_run("tasks", "long one", ["vm1"], steps=["s"])
         stop = asyncio.Event()
         pane.register_canceller(run.id, stop.set)
-        await wait_for(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
+        await wait_until(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
 
         await pilot.press("c")
-        await wait_for(pilot, showing(app, ConfirmScreen, "#confirm"), "confirm")
+        await wait_until(pilot, showing(app, ConfirmScreen, "#confirm"), "confirm")
         await pilot.press("enter")  # Cancel has the focus: nothing stops
         await pilot.pause()
         assert not stop.is_set()
 
         await pilot.press("c")
-        await wait_for(pilot, showing(app, ConfirmScreen, "#confirm"), "confirm again")
+        await wait_until(pilot, showing(app, ConfirmScreen, "#confirm"), "confirm again")
         await pilot.click("#confirm")
-        await wait_for(pilot, stop.is_set, "cancel requested")
+        await wait_until(pilot, stop.is_set, "cancel requested")
 
 
 async def test_new_run_form_checks_the_task_file(settings: Settings, workspace: Path) -> None:
@@ -326,7 +317,7 @@ async def test_new_run_form_checks_the_task_file(settings: Settings, workspace: 
     app.selected_vm = "dev-project"
     async with app.run_test(size=SIZE) as pilot:
         await app.run_pane_action("logs", "new_run")
-        await wait_for(pilot, showing(app, NewRunScreen, "#new-run-task-file"), "new run form")
+        await wait_until(pilot, showing(app, NewRunScreen, "#new-run-task-file"), "new run form")
         screen = app.screen
         assert screen.query_one("#new-run-targets", Input).value == "dev-project"
         screen.query_one("#new-run-task-file", Input).value = "bad-tasks.json"
@@ -368,13 +359,13 @@ async def test_a_real_run_over_ssh_streams_into_the_pane(isolated_dirs: dict[str
     async with app.run_test(size=SIZE) as pilot:
         pane = await open_logs(pilot)
         await pilot.press("n")
-        await wait_for(pilot, showing(app, NewRunScreen, "#new-run-task-file"), "new run form")
+        await wait_until(pilot, showing(app, NewRunScreen, "#new-run-task-file"), "new run form")
         app.screen.query_one("#new-run-targets", Input).value = sshd.url
         app.screen.query_one("#new-run-task-file", Input).value = "tasks.json"
         await pilot.click("#run")
 
         # Live, while the task still runs: lines, stderr mark, task status.
-        await wait_for(pilot, lambda: pane.run_id is not None and pane.log_view.line_count >= 301, "first lines live", 20)
+        await wait_until(pilot, lambda: pane.run_id is not None and pane.log_view.line_count >= 301, "first lines live", 20)
         assert pane.record is not None and pane.record.status == "running"
         assert pane.target == sshd.url
         shown = texts(pane)
@@ -387,11 +378,11 @@ async def test_a_real_run_over_ssh_streams_into_the_pane(isolated_dirs: dict[str
         view = pane.log_view
         view.focus()
         await pilot.press("pageup")
-        await wait_for(pilot, lambda: not view.following, "paused")
+        await wait_until(pilot, lambda: not view.following, "paused")
         held_at = view.scroll_y
         gate.touch()
-        await wait_for(pilot, lambda: pane.record is not None and pane.record.status != "running", "run finished", 20)
-        await wait_for(pilot, lambda: "line 400" in texts(pane), "late lines")
+        await wait_until(pilot, lambda: pane.record is not None and pane.record.status != "running", "run finished", 20)
+        await wait_until(pilot, lambda: "line 400" in texts(pane), "late lines")
         assert view.scroll_y == held_at
         assert [line for line in texts(pane) if line.startswith("line ")] == [f"line {i}" for i in range(1, 401)]
         assert "green done" in texts(pane)  # ANSI stripped
@@ -404,15 +395,15 @@ async def test_a_real_run_over_ssh_streams_into_the_pane(isolated_dirs: dict[str
 
         # Filter on the finished run, then save what the filter shows.
         await pilot.press("slash", *"line 3", "enter")
-        await wait_for(pilot, lambda: pane.filter_text == "line 3" and pane._hold is None, "filtered")
+        await wait_until(pilot, lambda: pane.filter_text == "line 3" and pane._hold is None, "filtered")
         expected = [f"line {i}" for i in range(1, 401) if f"line {i}".startswith("line 3")]
-        await wait_for(pilot, lambda: texts(pane) == expected, "only matching lines")
+        await wait_until(pilot, lambda: texts(pane) == expected, "only matching lines")
         await pilot.press("w")
-        await wait_for(pilot, showing(app, SaveLogScreen, "#save-log-path"), "save prompt")
+        await wait_until(pilot, showing(app, SaveLogScreen, "#save-log-path"), "save prompt")
         out = tmp_path / "filtered.log"
         app.screen.query_one("#save-log-path", Input).value = str(out)
         await pilot.press("enter")
-        await wait_for(pilot, out.exists, "saved")
+        await wait_until(pilot, out.exists, "saved")
         assert [line.split("] ", 1)[1] for line in out.read_text().splitlines()] == expected
 
 

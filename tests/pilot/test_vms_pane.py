@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from devorch_tui.ui.screens.snapshot_form import SnapshotForm
 from devorch_tui.ui.vm_poller import Backoff, Poll
 from devorch_tui.ui.widgets.vm_table import VMRow, VMTable, human_bytes
 from tests.fakes.multipass_fixture import FakeMultipass
+from tests.pilot.waiting import wait_until
 
 SIZE = (160, 45)
 DAEMON_DOWN = "list failed: cannot connect to the multipass socket"
@@ -35,16 +36,6 @@ def make_app(**overrides: Any) -> DevorchApp:
     overrides.setdefault("poll_interval", 5.0)
     overrides.setdefault("info_interval", 60.0)
     return DevorchApp(load_settings(**overrides))
-
-
-async def wait_until(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Let the app run until ``condition()`` holds (polls are real subprocesses of the double)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 @contextlib.asynccontextmanager
@@ -636,13 +627,12 @@ def test_rows_sort_missing_values_last() -> None:
     assert [row.name for row in sorted(rows, key=lambda row: row.sort_value("load"))] == ["c", "a", "b"]
 
 
-
 async def test_batched_diff_matches_the_public_datatable_api() -> None:
     """VMTable batches update_cell/remove_row through DataTable internals; the result must equal the public way."""
     from textual.app import App, ComposeResult
     from textual.widgets import DataTable
 
-    from devorch_tui.ui.widgets.vm_table import COLUMNS, COLUMN_KEYS
+    from devorch_tui.ui.widgets.vm_table import COLUMN_KEYS, COLUMNS
 
     def fleet_at(generation: int) -> list[VMRow]:
         rows = []
