@@ -66,6 +66,7 @@ def child_bare() -> None:
 
 
 def child_devorch() -> None:
+    from functools import partial
     from pathlib import Path
 
     from devorch_tui import cli
@@ -95,14 +96,14 @@ def child_devorch() -> None:
             report_ready()
             self.exit()
 
-    # The same path as `devorch-tui` with no arguments (cli.main -> open_dashboard).
+    # The same path as `devorch-tui` with no arguments (cli.main -> open_dashboard): the app gets the
+    # settings loader, which it runs after its first frame.
     args = cli.build_parser().parse_args([])
-    settings = cli.settings_from_args(args)
-    Timed(settings, host_probe=probe).run(headless=True, size=SIZE)
+    Timed(partial(cli.settings_from_args, args), host_probe=probe).run(headless=True, size=SIZE)
 
 
 def report_ready() -> None:
-    heavy = [name for name in ("asyncssh", "jinja2", "yaml") if name in sys.modules]
+    heavy = [name for name in ("asyncssh", "jinja2", "yaml", "pydantic") if name in sys.modules]
     sys.stdout.write(f"ready {','.join(heavy) or '-'}\n")
     sys.stdout.flush()
 

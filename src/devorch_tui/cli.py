@@ -117,10 +117,17 @@ def run_handler(handler: Handler, args: argparse.Namespace, settings: Settings) 
     return int(result or 0)
 
 
-def open_dashboard(settings: Settings) -> int:
+def open_dashboard(args: argparse.Namespace) -> int:
+    """Open the dashboard. It loads the settings itself, after its first frame is on screen; a settings
+    error closes it and is reported here like any other error."""
+    from functools import partial
+
     from devorch_tui.ui.app import DevorchApp  # textual is imported only for the dashboard
 
-    DevorchApp(settings, own_process=True).run()
+    app = DevorchApp(partial(settings_from_args, args), own_process=True)
+    app.run()
+    if app.startup_error is not None:
+        raise app.startup_error
     return 0
 
 
@@ -128,14 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = settings_from_args(args)
         handler: Handler | None = getattr(args, "handler", None)
         if handler is None:
             if getattr(args, "command_parser", None) is not None:  # a group like `templates` given alone
                 args.command_parser.print_help()
                 return 2
-            return open_dashboard(settings)
-        return run_handler(handler, args, settings)
+            return open_dashboard(args)
+        return run_handler(handler, args, settings_from_args(args))
     except DevorchError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import threading
+from pathlib import Path
 
 from textual.binding import Binding
 from textual.command import CommandPalette
@@ -12,8 +14,13 @@ from textual.widgets import TabbedContent
 
 import devorch_tui.ui
 from devorch_tui.config import Settings
+from devorch_tui.errors import DevorchError
+from devorch_tui.services.host import HostFacts
 from devorch_tui.ui.app import DevorchApp
 from devorch_tui.ui.panes import PANES, Pane
+from tests.pilot.test_host_pane import READY as FACTS
+from tests.pilot.test_host_pane import Probe
+from tests.pilot.waiting import wait_until
 
 
 def ui_classes_with_bindings() -> list[type]:
@@ -102,3 +109,51 @@ async def test_other_panes_are_mounted_after_the_first_frame(settings: Settings)
         assert all(pane.is_mounted for pane in app.query(Pane))
         assert app.query_one("#panes", TabbedContent).active == f"tab-{PANES[0].PANE_ID}"
         assert app.focused is not None and app.pane(PANES[0].PANE_ID) in app.focused.ancestors
+
+
+async def test_settings_given_as_a_loader_load_after_the_first_frame(isolated_dirs: dict[str, Path]) -> None:
+    """The CLI's path: the first frame is up before the settings load (in a thread); then the header
+    names the workspace, the keymap applies, the Host pane checks with them and the panes mount."""
+    from devorch_tui.config import load_settings
+
+    calls: list[tuple[bool, str]] = []
+    first_frame_up: list[bool] = []
+
+    def loader() -> Settings:
+        calls.append((bool(first_frame_up), threading.current_thread().name))
+        return load_settings(keymap={"app.pane.logs": "0"})
+
+    class Watched(DevorchApp):
+        def on_ready(self) -> None:
+            first_frame_up.append(True)
+            super().on_ready()
+
+    probed: list[Settings] = []
+
+    async def probe(settings: Settings) -> HostFacts:
+        probed.append(settings)
+        return FACTS
+
+    app = Watched(loader, host_probe=probe)
+    async with app.run_test(size=(140, 40)) as pilot:
+        settings = await app.settings_ready()
+        await wait_until(pilot, lambda: len(list(app.query(Pane))) == len(PANES) and bool(probed), "panes and the host check")
+        assert calls == [(True, calls[0][1])] and calls[0][1] != threading.main_thread().name
+        assert app.settings is settings and probed == [settings]
+        assert app.sub_title == str(isolated_dirs["workspace"].resolve())
+        await pilot.press("0")  # the keymap from the loaded settings
+        await pilot.pause()
+        assert app.query_one("#panes", TabbedContent).active == "tab-logs"
+    assert app.startup_error is None
+
+
+async def test_a_settings_error_closes_the_dashboard_and_is_kept_for_the_cli() -> None:
+    def loader() -> Settings:
+        raise DevorchError("invalid setting: poll_interval: Input should be greater than 0", hint="check DEVORCH_*")
+
+    app = DevorchApp(loader, host_probe=Probe(FACTS))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_until(pilot, lambda: app.startup_error is not None and not app.is_running, "the app closes")
+    assert isinstance(app.startup_error, DevorchError)
+    assert "poll_interval" in app.startup_error.message
+    assert app.return_code == 1

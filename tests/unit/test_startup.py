@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 # Run in a fresh interpreter: the same entry path as `devorch-tui` with no arguments
-# (cli parser -> settings -> app), first frame = Textual's Ready event, fixed host probe.
+# (cli parser -> app with the settings loader, which runs after the first frame), first frame =
+# Textual's Ready event, fixed host probe.
 CHILD = """
-import json, sys
+import functools, json, sys
 from pathlib import Path
 from devorch_tui import cli
 from devorch_tui.services.host import HostFacts, MultipassFacts
@@ -40,7 +41,7 @@ class FirstFrame(DevorchApp):
         self.exit()
 
 args = cli.build_parser().parse_args([])
-FirstFrame(cli.settings_from_args(args), host_probe=probe).run(headless=True, size=(160, 45))
+FirstFrame(functools.partial(cli.settings_from_args, args), host_probe=probe).run(headless=True, size=(160, 45))
 """
 
 # Not needed for the first frame (each costs tens of milliseconds of start-up, some much more).
@@ -48,7 +49,10 @@ LATER = (
     "asyncssh",
     "jinja2",
     "yaml",
+    "pydantic",
+    "pydantic_settings",
     "devorch_tui.commands",
+    "devorch_tui.config",
     "devorch_tui.services.agent",
     "devorch_tui.services.envfile",
     "devorch_tui.services.golden",

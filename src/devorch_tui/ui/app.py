@@ -3,13 +3,19 @@
 The first frame shows the first pane (Host); the other panes are imported and mounted right after
 it, in a worker, or at once when they are asked for (tab key, palette) before that: their modules
 pull in the services they use, which the first frame does not need.
+
+The settings can come the same way: the CLI hands the app a loader instead of Settings, and the app
+runs it (pydantic and pydantic-settings, a quarter of a second of imports) in a thread once the first
+frame is up. Whatever needs the settings waits for them (``settings_ready``); a settings error closes
+the app and is kept in ``startup_error`` for the CLI to print as it prints every other error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
@@ -19,7 +25,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from devorch_tui import __version__
-from devorch_tui.config import Settings, Workspace
 from devorch_tui.resources import styles_dir
 from devorch_tui.services.host import HostProbe, gather_facts
 from devorch_tui.ui.jobs import run_job
@@ -28,6 +33,7 @@ from devorch_tui.ui.panes import PANE_SPECS, Pane
 if TYPE_CHECKING:
     from textual.widget import AwaitMount
 
+    from devorch_tui.config import Settings, Workspace
     from devorch_tui.services.multipass import MultipassClient
     from devorch_tui.services.runs import RunStore
 
@@ -52,23 +58,57 @@ class DevorchApp(App[None]):
         ),
     ]
 
-    def __init__(self, settings: Settings, *, host_probe: HostProbe | None = None, own_process: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings | Callable[[], Settings],
+        *,
+        host_probe: HostProbe | None = None,
+        own_process: bool = False,
+    ) -> None:
+        """``settings``: the Settings, or a function that loads them (run in a thread after the first frame)."""
         super().__init__()
         self.own_process = own_process
         """The app is the process (the CLI's dashboard), not one of many apps in it (tests): it may tune
         process-wide things such as the garbage collector."""
-        self.settings = settings
         self.host_probe: HostProbe = host_probe or gather_facts
         """Gathers the host facts the Host pane judges; tests and screenshots pass a fixed one."""
-        self.workspace: Workspace = settings.workspace_paths
-        self.sub_title = str(self.workspace.root)
         self.selected_vm: str | None = None
         """The VM under the cursor in the VMs pane; other panes use it as their default target."""
+        self.startup_error: Exception | None = None
+        """Why the settings could not be loaded (the app has closed); the CLI reports it."""
         self._pane_mounts: dict[str, AwaitMount] = {}
         """Panes mounted after the first frame (by id): awaiting one waits until it is mounted."""
+        self._settings: Settings | None = None
+        self._settings_loaded = asyncio.Event()
+        self._settings_loader: Callable[[], Settings] | None = None
+        if callable(settings):
+            self._settings_loader = settings
+        else:
+            self._use_settings(settings)
+
+    @property
+    def settings(self) -> Settings:
+        """The app's settings (``settings_ready`` waits for them while they load)."""
+        if self._settings is None:
+            raise RuntimeError("the settings are still loading: await settings_ready() first")
+        return self._settings
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.settings.workspace_paths
+
+    async def settings_ready(self) -> Settings:
+        """The settings, once loaded."""
+        await self._settings_loaded.wait()
+        return self.settings
+
+    def _use_settings(self, settings: Settings) -> None:
+        self._settings = settings
+        self.sub_title = str(settings.workspace_paths.root)
         self._setup_logging()
         if settings.keymap:
             self.set_keymap(settings.keymap)
+        self._settings_loaded.set()
 
     def _setup_logging(self) -> None:
         log_file = self.settings.paths.log_file
@@ -106,10 +146,27 @@ class DevorchApp(App[None]):
         yield Footer()
 
     def on_ready(self) -> None:
-        """The first frame is on screen: load the other panes now."""
+        """The first frame is on screen: load the settings (if they were not given) and the other panes now."""
         run_job(self, self._load_panes, title="Loading the panes", group="load-panes")
 
+    async def _load_settings(self) -> bool:
+        """Run the settings loader in a thread (the UI keeps drawing); on failure close the app."""
+        loader = self._settings_loader
+        if loader is None:
+            return True
+        self._settings_loader = None
+        try:
+            settings = await asyncio.to_thread(loader)
+        except Exception as exc:  # noqa: BLE001 - reported by the CLI once the terminal is back
+            self.startup_error = exc
+            self.exit(return_code=getattr(exc, "exit_code", 1))
+            return False
+        self._use_settings(settings)
+        return True
+
     async def _load_panes(self) -> None:
+        if not await self._load_settings():
+            return
         for spec in PANE_SPECS:
             await self.load_pane(spec.id)
         self.freeze_long_lived()
@@ -130,6 +187,9 @@ class DevorchApp(App[None]):
             pane = next(mounted, None)
             if pane is not None:  # composed with the app
                 return pane
+            await self.settings_ready()  # the other panes use them from the moment they mount
+            mounting = self._pane_mounts.get(pane_id)  # asked for twice while the settings loaded
+        if mounting is None:
             spec = next(spec for spec in PANE_SPECS if spec.id == pane_id)
             mounting = self._pane_mounts[pane_id] = self.query_one(f"#tab-{pane_id}", TabPane).mount(spec.load()(id=spec.id))
         await mounting

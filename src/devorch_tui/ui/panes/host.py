@@ -68,11 +68,14 @@ class HostPane(Pane):
         """Gather facts in a worker and show the judged results (a newer check replaces a running one)."""
         self.checking = True
         self._set_summary()
-        probe = self.devorch.host_probe
-        settings = self.devorch.settings
+        app = self.devorch
+
+        async def check() -> HostFacts:
+            return await app.host_probe(await app.settings_ready())
+
         run_job(
             self,
-            lambda: probe(settings),
+            check,
             title="Host checks",
             on_done=self.show_facts,
             on_error=self._check_failed,
@@ -253,8 +256,8 @@ class HostPane(Pane):
             )
         self.recheck()
 
-    def action_keygen(self) -> None:
-        private = self.devorch.settings.paths.dedicated_key
+    async def action_keygen(self) -> None:
+        private = (await self.devorch.settings_ready()).paths.dedicated_key
         existed = sshkeys.read_keypair(private) is not None
 
         def done(pair: sshkeys.KeyPair) -> None:
