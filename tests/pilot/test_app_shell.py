@@ -8,6 +8,7 @@ import pkgutil
 import threading
 from pathlib import Path
 
+import pytest
 from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.widgets import TabbedContent
@@ -157,3 +158,24 @@ async def test_a_settings_error_closes_the_dashboard_and_is_kept_for_the_cli() -
     assert isinstance(app.startup_error, DevorchError)
     assert "poll_interval" in app.startup_error.message
     assert app.return_code == 1
+
+
+async def test_quit_asks_first_when_a_pane_has_unfinished_work(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from devorch_tui.ui.app import QuitScreen
+    from devorch_tui.ui.panes.host import HostPane
+
+    monkeypatch.setattr(HostPane, "unfinished_work", lambda self: "unsaved test edits")
+    app = DevorchApp(settings, host_probe=Probe(FACTS))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitScreen), "the quit question")
+        assert "unsaved test edits" in str(app.screen.query_one("#confirm-message").render())
+        assert app.focused is not None and app.focused.id == "cancel"
+        await pilot.press("enter")  # Cancel: the app stays
+        await wait_until(pilot, lambda: not isinstance(app.screen, QuitScreen), "the question closes")
+        assert app.is_running
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitScreen), "the quit question again")
+        await pilot.press("ctrl+q")  # twice quits
+        await wait_until(pilot, lambda: not app.is_running, "the app quits")
+    assert app.return_code == 0

@@ -29,6 +29,7 @@ from devorch_tui.resources import styles_dir
 from devorch_tui.services.host import HostProbe, gather_facts
 from devorch_tui.ui.jobs import run_job
 from devorch_tui.ui.panes import PANE_SPECS, Pane
+from devorch_tui.ui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
     from textual.widget import AwaitMount
@@ -44,13 +45,25 @@ def _stylesheets() -> list[str]:
     return [str(path) for path in sheets]
 
 
+class QuitScreen(ConfirmScreen):
+    """"Quit anyway?" listing what would be lost or stopped (Cancel has the focus)."""
+
+    def __init__(self, unfinished: list[str]) -> None:
+        listed = "\n".join(f"  • {text}" for text in unfinished)
+        super().__init__(
+            "Quit devorch-tui?",
+            f"Quitting now would lose or stop:\n\n{listed}\n\nctrl+q again quits anyway.",
+            confirm_label="Quit anyway",
+        )
+
+
 class DevorchApp(App[None]):
     TITLE = "devorch-tui"
     SUB_TITLE = f"v{__version__}"
     CSS_PATH = _stylesheets()
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit (asks first when work would be lost)"),
         Binding("ctrl+p", "command_palette", "Commands", id="app.command_palette"),
         *(
             Binding(spec.key, f"show_pane('{spec.id}')", spec.title, id=f"app.pane.{spec.id}", show=False)
@@ -197,6 +210,23 @@ class DevorchApp(App[None]):
 
     def pane(self, pane_id: str) -> Pane:
         return self.query_one(f"#{pane_id}", Pane)
+
+    async def action_quit(self) -> None:
+        """Quit; first ask when a pane has unfinished work (unsaved edits, a running job). ctrl+q again
+        while the question is shown quits."""
+        if isinstance(self.screen, QuitScreen):
+            self.exit()
+            return
+        unfinished = [text for pane in self.query(Pane) if (text := pane.unfinished_work())]
+        if not unfinished:
+            self.exit()
+            return
+
+        def answered(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self.exit()
+
+        self.push_screen(QuitScreen(unfinished), answered)
 
     def action_show_pane(self, pane_id: str) -> None:
         self.query_one("#panes", TabbedContent).active = f"tab-{pane_id}"

@@ -51,3 +51,8 @@ class Pane(Vertical):
 
     def on_pane_shown(self) -> None:
         """Called when the pane's tab becomes active. Override to refresh or focus."""
+
+    def unfinished_work(self) -> str | None:
+        """What quitting now would lose or stop, in a few plain words (e.g. "unsaved .env edits");
+        None when nothing. The app asks before it quits when a pane says something."""
+        return None
