@@ -13,7 +13,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from devorch_tui import __version__
 from devorch_tui.errors import DevorchError
@@ -41,6 +41,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "teardown": ("provision", "delete and purge project VM dev-NAME and forget its host key (run logs are kept)"),
 }
 COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error style: ``error:`` and ``  fix:`` lines and exit code 1 (bad input,
+    as multipass exits on a client error), instead of argparse's exit code 2 (which means a multipass
+    daemon error here)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        print(f"  fix: see `{self.prog} --help`", file=sys.stderr)
+        raise SystemExit(1)
 
 
 class LazyCommands(argparse._SubParsersAction):
@@ -89,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="workspace folder holding templates/, .env and cloud-init.yaml (default: the current folder)",
     )
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="devorch-tui",
         description="Reproducible developer VMs on Canonical Multipass. Without a command, opens the dashboard.",
         parents=[common],
@@ -128,7 +140,7 @@ def open_dashboard(args: argparse.Namespace) -> int:
     app.run()
     if app.startup_error is not None:
         raise app.startup_error
-    return 0
+    return app.return_code or 0  # 1 when the app stopped on an unexpected error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,8 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Handler | None = getattr(args, "handler", None)
         if handler is None:
             if getattr(args, "command_parser", None) is not None:  # a group like `templates` given alone
-                args.command_parser.print_help()
-                return 2
+                args.command_parser.print_help(sys.stderr)
+                return 1
             return open_dashboard(args)
         return run_handler(handler, args, settings_from_args(args))
     except DevorchError as exc:

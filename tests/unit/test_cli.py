@@ -89,3 +89,15 @@ def test_every_command_parses_and_has_help(capsys: pytest.CaptureFixture[str]) -
             main([name, "--help"])
         assert info.value.code == 0
         assert capsys.readouterr().out.startswith(f"usage: devorch-tui {name}")
+
+
+def test_a_usage_error_is_error_and_fix_with_exit_code_1(capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad input exits 1 (2 is a multipass daemon error), in the CLI's error/fix style."""
+    with pytest.raises(SystemExit) as info:
+        main(["vm", "launch"])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert "error: the following arguments are required: NAME" in err
+    assert "  fix: see `devorch-tui vm launch --help`" in err
+    assert main(["templates"]) == 1  # a group without its command: its help, on stderr
+    assert capsys.readouterr().err.startswith("usage: devorch-tui templates")
