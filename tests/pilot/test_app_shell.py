@@ -179,3 +179,24 @@ async def test_quit_asks_first_when_a_pane_has_unfinished_work(settings: Setting
         await pilot.press("ctrl+q")  # twice quits
         await wait_until(pilot, lambda: not app.is_running, "the app quits")
     assert app.return_code == 0
+
+
+async def test_a_crash_prints_its_traceback_without_local_variables(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    """Textual shows a crash's local variables; they may hold secrets (a task file, a .env value)."""
+
+    class Crashing(DevorchApp):
+        BINDINGS = [Binding("f12", "crash", id="test.crash")]
+
+        def action_crash(self) -> None:
+            api_token = "-".join(("tok", "SuperSecret123"))  # the value is not in the source shown
+            raise RuntimeError(f"boom ({len(api_token)})")
+
+    app = Crashing(settings, host_probe=Probe(FACTS))
+    with pytest.raises(RuntimeError, match="boom"):
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.press("f12")
+            await pilot.pause()
+    shown = capsys.readouterr().err
+    assert "RuntimeError: boom (18)" in shown and "action_crash" in shown
+    assert "tok-SuperSecret123" not in shown
+    assert app.return_code == 1

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from devorch_tui.services.runs import RunStore
 
 
+log = logging.getLogger("devorch_tui")
+
+
 def _stylesheets() -> list[str]:
     folder = styles_dir()
     sheets = sorted(folder.glob("*.tcss"), key=lambda path: (path.name != "app.tcss", path.name))
@@ -122,6 +125,20 @@ class DevorchApp(App[None]):
         if settings.keymap:
             self.set_keymap(settings.keymap)
         self._settings_loaded.set()
+
+    def _fatal_error(self) -> None:
+        """A crash (a bug: every expected failure is a message): Textual prints the traceback with its
+        local variables, which may hold secrets (a task file, a .env value). Print it without them, and
+        keep it in the app log."""
+        import rich
+        from rich.segment import Segments
+        from rich.traceback import Traceback
+
+        log.error("devorch-tui stopped on an unexpected error", exc_info=True)
+        self.bell()
+        traceback = Traceback(show_locals=False, width=None, suppress=[rich])
+        self._exit_renderables.append(Segments(self.console.render(traceback, self.console.options)))
+        self._close_messages_no_wait()
 
     def _setup_logging(self) -> None:
         log_file = self.settings.paths.log_file
