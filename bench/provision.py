@@ -3,10 +3,10 @@
 Same machine, same run, same code path: ``services.provision.provision_project`` against the
 multipass double with its lifecycle delays on (``start`` takes --start-delay seconds, default 5; a
 real cloned VM boots in 15-30 s), every VM backed by a real OpenSSH sshd on a loopback address and a
-local bare git repository cloned inside each VM over SSH. The golden image is seeded as a finished
-build leaves it. The baseline is the same five provisions one after the other; the measurement is
-five at once (asyncio.gather), where golden-image operations (restore + clone) are serialised and
-the rest overlaps. Target: parallel wall time under 0.4 of the sequential one (median of the rounds'
+local bare git repository sent into each VM as a git bundle over SSH and cloned there. The golden
+image is seeded as a finished build leaves it. The baseline is the same five provisions one after the
+other; the measurement is five at once (asyncio.gather), where golden-image operations (the golden
+check, restore and clone, under the golden lock) are serialised and the rest overlaps. Target: parallel wall time under 0.4 of the sequential one (median of the rounds'
 ratios; each round measures both in the same conditions).
 
     python bench/provision.py [--start-delay 5] [--rounds 3] [--detail]
@@ -37,7 +37,7 @@ async def one_round(tmp: Path, start_delay: float, stop_delay: float, detail: bo
     from devorch_tui.services.provision import ProvisionRequest, provision_project, teardown_project
     from tests.fakes.multipass_fixture import FakeMultipass
     from tests.fakes.sshd import SshServer
-    from tests.integration.test_provision_e2e import GUEST_CLOUD_INIT_LOG, Lab
+    from tests.fakes.vm_lab import GUEST_CLOUD_INIT_LOG, Lab
 
     for variable, name in (("CONFIG_DIR", "config"), ("DATA_DIR", "data"), ("STATE_DIR", "state"), ("WORKSPACE", "workspace")):
         (tmp / name).mkdir()

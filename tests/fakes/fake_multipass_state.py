@@ -56,10 +56,21 @@ ALL_STATES = (
     "Unknown",
 )
 
-# src/utils/memory_size.cpp (case-insensitive, anchored)
-SIZE_RE = re.compile(r"^\s*(\d+)(?:\.(\d+)(?=[KMG]))?(?:([KMG])(?:i?B)?|B)?\s*$", re.IGNORECASE)
-# src/utils/utils.cpp valid_hostname()
-NAME_RE = re.compile(r"^([a-zA-Z]|[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9])$")
+# src/utils/memory_size.cpp (case-insensitive, anchored: used with fullmatch). ASCII only, like
+# std::regex: Python's \d and \s would also take "٣" and non-ASCII spaces.
+SIZE_RE = re.compile(r"[ \t\n\r\f\v]*([0-9]+)(?:\.([0-9]+)(?=[KMG]))?(?:([KMG])(?:i?B)?|B)?[ \t\n\r\f\v]*", re.IGNORECASE)
+# src/utils/utils.cpp valid_hostname() (anchored: used with fullmatch, so "vm1\n" is no name)
+NAME_RE = re.compile(r"[a-zA-Z]|[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]")
+
+
+def valid_name(name: str) -> bool:
+    """An instance, snapshot or clone name multipass accepts."""
+    return NAME_RE.fullmatch(name) is not None
+
+
+def ascii_digits(text: str) -> bool:
+    """Only 0-9 (str.isdigit also takes "²" and "٣", which multipass's parsers refuse)."""
+    return text.isascii() and text.isdigit()
 
 DEFAULT_VERSION = "1.16.3"
 
@@ -93,7 +104,7 @@ GUEST_RELEASES = {
 
 def parse_size(text: str) -> int | None:
     """A multipass size in bytes, or None when it is not a size."""
-    match = SIZE_RE.match(text or "")
+    match = SIZE_RE.fullmatch(text or "")
     if not match:
         return None
     whole, fraction, unit = match.group(1), match.group(2), (match.group(3) or "").upper()

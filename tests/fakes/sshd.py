@@ -10,11 +10,15 @@ box) with UsePAM no and StrictModes no. Logins are for the current user with the
 
 ``stop()`` ends the server gracefully; ``kill()`` SIGKILLs sshd and every process it started
 (connections die mid-stream); ``start()`` starts it again on the same address, port and host key;
-``new_host_key()`` replaces the host key (restart needed) to test host key changes.
+``new_host_key()`` replaces the host key (restart needed) to test host key changes;
+``freeze_connections()`` SIGSTOPs the per-connection sshd processes (a peer gone silent, as when a VM
+is paused or the network drops: keepalives go unanswered, while the commands they started keep running);
+``processes(pattern)`` lists what runs on the server, read from /proc (independent of any SSH client).
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import random
@@ -41,6 +45,10 @@ def _keygen(path: Path, comment: str) -> None:
         stdout=subprocess.DEVNULL,
     )
     path.chmod(0o600)
+
+
+def _suppress_gone() -> contextlib.AbstractContextManager[None]:
+    return contextlib.suppress(ProcessLookupError)
 
 
 def _free_port(host: str) -> int:
@@ -195,6 +203,7 @@ class SshServer:
         for pid in [self.process.pid, *_children(self.process.pid)]:
             try:
                 os.kill(pid, sig)
+                os.kill(pid, signal.SIGCONT)  # a frozen process acts on the signal only once resumed
             except ProcessLookupError:
                 pass
         try:
@@ -218,6 +227,44 @@ class SshServer:
             except ProcessLookupError:
                 pass
         self.kill_orphans()
+
+    def freeze_connections(self) -> list[int]:
+        """SIGSTOP the sshd process of every open connection (not the commands it runs, not the
+        listener); returns their pids. ``kill()`` ends them, ``thaw(pids)`` resumes them."""
+        frozen: list[int] = []
+        if self.process is None:
+            return frozen
+        for pid in _children(self.process.pid):
+            try:
+                name = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                continue
+            if name.startswith("sshd"):
+                with _suppress_gone():
+                    os.kill(pid, signal.SIGSTOP)
+                    frozen.append(pid)
+        return frozen
+
+    def thaw(self, pids: list[int]) -> None:
+        for pid in pids:
+            with _suppress_gone():
+                os.kill(pid, signal.SIGCONT)
+
+    def processes(self, pattern: str) -> list[str]:
+        """Command lines of the processes started by logins to this server that contain ``pattern``."""
+        marker = f"DEVORCH_TEST_SSHD={self.folder}".encode()
+        found: list[str] = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                environ = Path(f"/proc/{entry}/environ").read_bytes()
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                continue
+            if marker in environ.split(b"\0") and pattern in cmdline:
+                found.append(cmdline)
+        return found
 
     def kill_orphans(self) -> None:
         """SIGKILL every process started by a login to this server, even those left behind by a

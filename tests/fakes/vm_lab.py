@@ -12,9 +12,14 @@ would have written (.gitconfig, the readiness marker). sshd puts each login in i
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
+import shutil
 import socket
 import subprocess
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +38,7 @@ BASE_VM = "golden-test"
 CREATING_STEPS = ("launch", "clone golden", "launch with cloud-init")
 # The cloud-init log as seen from inside a guest (a login's working folder is the guest's root).
 GUEST_CLOUD_INIT_LOG = "var/log/cloud-init-output.log"
+SFTP_SERVER = next((path for path in ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server", "/usr/libexec/sftp-server") if Path(path).exists()), "/usr/lib/openssh/sftp-server")
 
 CLOUD_INIT_STUB = r"""#!/bin/sh
 # Stand-in for cloud-init inside a guest: writes its output log, then reports the outcome.
@@ -142,8 +148,11 @@ class Lab:
         server = self.make_server(host)
         server.port = self.port
         server._write_known_hosts()
+        # sshd's SFTP subsystem (internal-sftp) arrives here as a forced command: serve it with the
+        # sftp-server program, as an Ubuntu VM's sshd does.
         forced = (
             f'command="export GUEST_ROOT={root} HOME={home} PATH={root}/bin:$PATH; cd {root}; '
+            f'[ \\"$SSH_ORIGINAL_COMMAND\\" = internal-sftp ] && exec {SFTP_SERVER}; '
             'eval \\"${SSH_ORIGINAL_COMMAND:-exec sh}\\"" '
         )
         keys = [Path(f"{server.client_key}.pub").read_text().strip(), self.key.public_text.strip()]
@@ -180,7 +189,6 @@ class Lab:
         comment = golden.golden_comment(rendered.template.name, rendered.sha256)
         self.fake.add(BASE_VM, "Stopped", cpus=2, memory="2G", disk="10G", snapshots=[{"name": golden.GOLDEN_SNAPSHOT, "comment": comment}])
         self.fake.back_with(BASE_VM, self.guests[BASE_VM].server)
-        golden.mark_pristine(self.settings, BASE_VM, True)
         marker = self.golden_root / "var" / "lib" / "devorch" / "ready"  # cloud-init's last step wrote it
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
@@ -200,3 +208,23 @@ def step_states(store: RunStore, run_id: str, target: str) -> list[tuple[str, st
     return [(step.name, step.status) for step in store.load(run_id).target(target).steps]
 
 
+@contextlib.contextmanager
+def dumb_http_git(bare: Path, folder: Path, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve a copy of the bare repository ``bare`` with git's dumb HTTP protocol (a plain static
+    web server after `git update-server-info`) from ``folder`` on ``host``; yields its URL."""
+    served = folder / bare.name
+    shutil.copytree(bare, served)
+    subprocess.run(["git", "-C", str(served), "update-server-info"], check=True)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer((host, 0), functools.partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_port}/{bare.name}"
+    finally:
+        server.shutdown()
+        server.server_close()

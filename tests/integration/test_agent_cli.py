@@ -170,16 +170,29 @@ def test_killed_run_shows_as_interrupted(run_cli, ssh_env: SshServer, tmp_path: 
     ssh_env.kill_connections()
 
 
-def test_ctrl_c_cancels_the_run_and_the_remote_process(run_cli, ssh_env: SshServer, tmp_path: Path) -> None:
-    task_file = write_tasks(tmp_path / "t.json", {"name": "long", "run": "echo started; sleep 3607"}, {"name": "next", "run": "true"})
-    proc = subprocess.Popen([*DEVORCH, "run", ssh_env.url, str(task_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
+def interrupt_once_started(*args: str, lines_on_stderr: bool = False) -> subprocess.CompletedProcess[str]:
+    """`devorch-tui ARGS` in a child process, sent SIGINT (ctrl+c) once its task printed "started"."""
+    proc = subprocess.Popen([*DEVORCH, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = proc.stderr if lines_on_stderr else proc.stdout
+    assert lines is not None
+    seen = []
+    for line in lines:
+        seen.append(line)
         if line.endswith("long | started\n"):
             break
     proc.send_signal(signal.SIGINT)
-    rest, _err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    out, err = proc.communicate(timeout=30)
+    before = "".join(seen)
+    return subprocess.CompletedProcess(list(args), proc.returncode, out if lines_on_stderr else before + out, before + err if lines_on_stderr else err)
+
+
+def test_ctrl_c_cancels_the_run_and_the_remote_process(run_cli, ssh_env: SshServer, tmp_path: Path) -> None:
+    task_file = write_tasks(tmp_path / "t.json", {"name": "long", "run": "echo started; sleep 3607"}, {"name": "next", "run": "true"})
+    result = interrupt_once_started("run", ssh_env.url, str(task_file))
+    assert result.returncode == 130 and "Traceback" not in result.stderr
+    # the summary of the cancelled run, as for any other run
+    assert any(line.startswith("run ") and " cancelled: 0/2 tasks ok on 1 target(s)" in line for line in result.stdout.splitlines())
+    assert f"  {ssh_env.url}: long cancelled: cancelled" in result.stdout
     (record,) = json.loads(run_cli("runs", "list", "--json").stdout)
     assert record["status"] == "cancelled"
     assert [s["status"] for s in record["targets"][0]["steps"]] == ["cancelled", "skipped"]
@@ -191,3 +204,63 @@ def test_forget_host_without_a_pin_says_so(run_cli, tmp_path: Path) -> None:
     result = run_cli("forget-host", "ssh://ubuntu@127.0.0.9:2200")
     assert result.returncode == 0 and "no host key is pinned for ssh://ubuntu@127.0.0.9:2200" in result.stdout
     assert run_cli("runs", "list").stdout.startswith("no runs yet")
+
+
+def test_ctrl_c_still_writes_the_reports_and_the_summary(ssh_env: SshServer, tmp_path: Path) -> None:
+    task_file = write_tasks(tmp_path / "t.json", {"name": "long", "run": "echo started; sleep 3608"}, {"name": "next", "run": "true"})
+    junit = tmp_path / "junit.xml"
+    result = interrupt_once_started("run", ssh_env.url, str(task_file), "--json", "--junit", str(junit), lines_on_stderr=True)
+    out, err = result.stdout, result.stderr
+    assert result.returncode == 130, err
+    record = json.loads(out)  # the record of the cancelled run, on stdout as asked
+    assert record["status"] == "cancelled"
+    long, after = record["targets"][0]["steps"]
+    assert (long["status"], after["status"]) == ("cancelled", "skipped")
+    assert long["duration"] is not None and long["duration"] > 0
+    assert f"[{ssh_env.url}] long * cancelled; the remote process was stopped" in err
+    suite = ElementTree.parse(junit).getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("errors"), suite.get("skipped")) == ("2", "1", "1")
+    case = suite.find("testcase[@name='long']")
+    assert float(case.get("time")) > 0 and case.find("error") is not None
+    assert "started" in (case.find("error").text or "")  # the output tail
+    assert subprocess.run(ssh_env.ssh_argv("pgrep -f 'sleep 360[8]' || echo gone"), capture_output=True, text=True, timeout=30).stdout.strip() == "gone"
+
+
+def test_junit_says_a_timeout_and_shows_the_output_tail(run_cli, ssh_env: SshServer, tmp_path: Path) -> None:
+    task_file = write_tasks(tmp_path / "t.json", {"name": "slow", "run": "for i in $(seq 1 30); do echo step $i; done; sleep 30", "timeout": 1})
+    junit = tmp_path / "junit.xml"
+    assert run_cli("run", ssh_env.url, str(task_file), "--junit", str(junit)).returncode == 1
+    failure = ElementTree.parse(junit).getroot().find("./testsuite/testcase/failure")
+    assert failure is not None and failure.get("message", "").startswith("timed out after 1 s")
+    text = failure.text or ""
+    assert "exit code: None" not in text and text.startswith("timed out after 1 s")
+    assert "step 30" in text and "step 11" in text and "step 10\n" not in text  # the last 20 lines
+
+
+def test_quiet_prints_only_the_summary(run_cli, ssh_env: SshServer, tmp_path: Path) -> None:
+    task_file = write_tasks(tmp_path / "t.json", {"name": "a", "run": "echo hello"}, {"name": "b", "run": "echo world"})
+    result = run_cli("run", ssh_env.url, str(task_file), "-q")
+    assert result.returncode == 0
+    lines = [line for line in result.stdout.splitlines() if line]
+    assert len(lines) == 2 and lines[0].startswith("run ") and " ok: 2/2 tasks ok" in lines[0] and lines[1].startswith("logs: ")
+    assert "hello" not in result.stdout and "[" not in result.stdout
+
+
+def test_tasks_check_masks_secret_values(run_cli, workspace: Path, tmp_path: Path) -> None:
+    (workspace / ".env").write_text("GITHUB_TOKEN='ghp_from_the_env_file'\n")
+    task_file = write_tasks(
+        tmp_path / "t.json",
+        {"name": "push", "run": "git push https://x:ghp_from_the_env_file@example.com/r.git"},
+        {"name": "argv", "run": ["curl", "-H", "Authorization: hunter2-token"], "env": {"API_TOKEN": "hunter2-token"}},
+    )
+    result = run_cli("tasks", "check", str(task_file))
+    assert result.returncode == 0
+    assert "ghp_from_the_env_file" not in result.stdout and "hunter2-token" not in result.stdout
+    assert "https://x:********@example.com/r.git" in result.stdout and "Authorization: ********" in result.stdout
+
+
+def test_a_password_in_an_ssh_url_is_not_printed(run_cli, tmp_path: Path) -> None:
+    good = write_tasks(tmp_path / "t.json", {"name": "a", "run": "true"})
+    result = run_cli("run", "ssh://root:s3cret-pw@127.0.44.10:22", str(good))
+    assert result.returncode == 1
+    assert "s3cret-pw" not in result.stderr and "'ssh://root:********@127.0.44.10:22' contains a password" in result.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -119,7 +121,8 @@ async def test_env_values_reach_the_task_but_no_process_list(sshd: SshServer) ->
             await running
     assert out.lines == [("stdout", f"token is {secret}")]
     assert "sleep 4711" in listing and secret not in listing
-    assert "4711" not in remote(sshd, "pgrep -f 'sleep 471[1]' || true")  # cancelling stopped it
+    assert remote(sshd, "pgrep -f 'sleep 471[1]' || echo gone").strip() == "gone"  # cancelling stopped it
+    assert sshd.processes("sleep 4711") == []
 
 
 async def test_timeout_kills_the_remote_process_group(sshd: SshServer) -> None:
@@ -396,3 +399,130 @@ async def test_agent_forwarding_offers_the_local_agent_only_when_asked(sshd: Ssh
         agent.wait(5)
     assert not any("in-the-agent" in line for _, line in plain.lines)
     assert any("in-the-agent" in line for _, line in forwarded.lines)
+
+
+# -------------------------------------------------------------- dropped connections, long lines, exits
+
+
+def log_of(store: RunStore, record, target: str) -> list[str]:  # noqa: ANN001
+    return [event.text for event in store.read_lines(record.id, target)]
+
+
+async def test_a_dropped_connection_ends_the_old_process_before_the_retry(sshd: SshServer, tmp_path: Path) -> None:
+    """The connection goes silent (its sshd frozen, keepalive 1 s) while the task runs: the retry
+    reconnects, stops the process group the old connection left running, and only then runs the
+    task again, which sees no other copy of itself."""
+    settings = settings_for(sshd, ssh_keepalive_interval=1, ssh_connect_timeout=5)
+    store = RunStore(settings.paths.runs_dir)
+    marker = tmp_path / "first-attempt"
+    frozen: list[int] = []
+
+    def freeze_once_started(event) -> None:  # noqa: ANN001
+        if getattr(event, "text", None) == "started" and not frozen:
+            frozen.extend(sshd.freeze_connections())
+
+    store.subscribe(freeze_once_started)
+    # ${S}3: the command lines of the shells do not contain "sleep 4713", only the sleep itself does
+    run = (
+        f"S=471; if [ -e '{marker}' ]; then echo copies: $(pgrep -f \"sleep ${{S}}3\" | wc -l); exit 0; fi; "
+        f"touch '{marker}'; echo started; sleep ${{S}}3"
+    )
+    record = await run_tasks(tasks({"name": "long", "run": run, "retries": 1}), [target_of(sshd)], store, settings)
+    assert frozen, "the connection was never frozen"
+    (step,) = record.targets[0].steps
+    assert (step.status, step.attempts) == ("ok", 2)
+    log = log_of(store, record, sshd.url)
+    assert "copies: 0" in log  # the retry ran alone
+    assert any("broke while the command ran" in line for line in log)
+    assert "fix: check that the target is up (a VM may have been stopped or restarted)" in log
+    assert any(line.startswith("stopped process group ") and "dropped connection" in line for line in log), log
+    assert sshd.processes("sleep 4713") == []
+    assert remote(sshd, "pgrep -f 'sleep 471[3]' || echo gone").strip() == "gone"
+
+
+async def test_a_dropped_connection_that_cannot_be_reached_again_says_so(sshd: SshServer) -> None:
+    settings = settings_for(sshd, ssh_keepalive_interval=1, ssh_connect_timeout=2)
+    store = RunStore(settings.paths.runs_dir)
+    frozen: list[int] = []
+
+    def freeze_all_once_started(event) -> None:  # noqa: ANN001
+        if getattr(event, "text", None) == "started" and not frozen:
+            frozen.extend(sshd.freeze_connections())
+            os.kill(sshd.process.pid, signal.SIGSTOP)  # the listener too: no new connection gets an answer
+
+    store.subscribe(freeze_all_once_started)
+    try:
+        record = await run_tasks(
+            tasks({"name": "long", "run": "S=471; echo started; sleep ${S}4", "retries": 1}), [target_of(sshd)], store, settings
+        )
+        assert sshd.processes("sleep 4714") != []  # really still running: nothing could reach it
+    finally:
+        os.kill(sshd.process.pid, signal.SIGCONT)
+    (step,) = record.targets[0].steps
+    assert step.status == "failed" and "no answer from" in (step.message or "")
+    log = log_of(store, record, sshd.url)
+    assert any(line.startswith("could not stop what the dropped connection left running: ") for line in log)
+    assert any(line.startswith("process group ") and "may still be running" in line for line in log)
+
+
+async def test_a_secret_across_the_long_line_cut_is_still_masked(sshd: SshServer) -> None:
+    """A line longer than 64 KiB is cut into pieces; the cut moves before a secret value that would
+    straddle it, in a complete line and in a partial one whose rest arrives later."""
+    settings = settings_for(sshd)
+    store = RunStore(settings.paths.runs_dir)
+    shown: list[str] = []  # what a view is given of the output
+    store.subscribe(lambda event: shown.append(event.text) if getattr(event, "stream", None) == "stdout" else None)
+    script = (
+        "head -c 65530 /dev/zero | tr '\\0' a; printf 'pa55word-x tail\\n'; "  # the cut at 65536 falls inside
+        "head -c 65534 /dev/zero | tr '\\0' b; printf 'pa'; sleep 0.5; printf '55word-x end\\n'"  # half of it arrives first
+    )
+    record = await run_tasks(
+        tasks({"name": "long", "run": script, "env": {"DB_PASSWORD": "pa55word-x"}}), [target_of(sshd)], store, settings
+    )
+    assert record.status == "ok"
+    lines = [event.text for event in store.read_lines(record.id, sshd.url) if event.stream == "stdout"]
+    text = "\n".join(lines)
+    assert "pa55" not in text and "word-x" not in text
+    assert "".join(line for line in lines if line.startswith("a") or line.startswith(MASK + " tail")) == "a" * 65530 + MASK + " tail"
+    assert "".join(line for line in lines if line.startswith("b") or line.startswith(MASK + " end")) == "b" * 65534 + MASK + " end"
+    assert all(len(line.encode()) <= 64 * 1024 for line in lines)
+    assert shown and not any("pa55" in piece or "word-x" in piece for piece in shown)
+
+
+async def test_a_task_killed_by_a_signal_says_which(sshd: SshServer) -> None:
+    settings = settings_for(sshd)
+    store = RunStore(settings.paths.runs_dir)
+    record = await run_tasks(tasks({"name": "killed", "run": "kill -TERM $$"}), [target_of(sshd)], store, settings)
+    (step,) = record.targets[0].steps
+    assert (step.status, step.exit_code, step.message) == ("failed", -15, "killed by signal TERM")
+
+
+async def test_a_retried_task_records_its_whole_duration(sshd: SshServer, tmp_path: Path) -> None:
+    settings = settings_for(sshd)
+    store = RunStore(settings.paths.runs_dir)
+    count = tmp_path / "count"
+    run = f"echo x >> '{count}'; [ $(wc -l < '{count}') -ge 3 ]"
+    record = await run_tasks(tasks({"name": "third time", "run": run, "retries": 3, "retry_delay": 0.4}), [target_of(sshd)], store, settings)
+    (step,) = record.targets[0].steps
+    assert (step.status, step.attempts) == ("ok", 3)
+    assert step.duration is not None and step.duration >= 0.8  # two retry delays at least, not the last attempt alone
+    assert any(line.startswith("ok in ") and "over 3 attempts" in line for line in log_of(store, record, sshd.url))
+
+
+async def test_cancel_while_connecting_cancels_the_target(sshd: SshServer) -> None:
+    settings = settings_for(sshd, ssh_connect_timeout=30)
+    store = RunStore(settings.paths.runs_dir)
+    cancel = asyncio.Event()
+    os.kill(sshd.process.pid, signal.SIGSTOP)  # the connection is accepted but the server never answers
+    try:
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.5, cancel.set)
+        started = loop.time()
+        record = await run_tasks(tasks({"name": "a", "run": "true"}, {"name": "b", "run": "true"}), [target_of(sshd)], store, settings, cancel)
+        assert loop.time() - started < 10  # not the 30 s connect timeout
+    finally:
+        os.kill(sshd.process.pid, signal.SIGCONT)
+    assert record.status == "cancelled"
+    target = record.targets[0]
+    assert target.status == "cancelled" and [s.status for s in target.steps] == ["cancelled", "skipped"]
+    assert "cancelled while connecting" in log_of(store, record, sshd.url)

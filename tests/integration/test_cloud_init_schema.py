@@ -68,3 +68,23 @@ def test_schema_check_is_strict_enough_to_catch_a_broken_config(tmp_path: Path) 
     broken = tmp_path / "broken.yaml"
     broken.write_text("#cloud-config\nruncmd: 5\n")
     assert schema(broken).returncode != 0
+
+
+def test_python_template_makes_python_the_chosen_version_in_every_shell(workspace: Path) -> None:
+    """Ubuntu 22.04's python3 is 3.10 (apt needs it): `python`, pip and uv are 3.12's, in /usr/local/bin,
+    and the settings reach non-login ssh sessions (agent tasks) through /etc/environment."""
+    rendered = render_example(templates.get_template("python").path, workspace)
+    data = yaml.safe_load(rendered.read_text())
+    environment = next(item for item in data["write_files"] if item["path"] == "/etc/environment")
+    assert environment["append"] is True and "UV_PYTHON_PREFERENCE=only-system" in environment["content"]
+    assert not any(item["path"].startswith("/etc/profile.d/") for item in data["write_files"])  # login shells only
+    runcmd = [item for item in data["runcmd"] if isinstance(item, list)]
+    assert ["ln", "-sf", "/usr/bin/python3.12", "/usr/local/bin/python"] in runcmd
+    assert ["python3.12", "/tmp/get-pip.py", "--break-system-packages", "--root-user-action=ignore"] in runcmd
+    assert not any("python3" == item[0] for item in runcmd)  # never the system 3.10
+    # Every tool the verify commands call is installed by this config.
+    text = rendered.read_text()
+    for command in templates.get_template("python").verify_commands:
+        tool = command[0]
+        assert tool in {"python", "pip", "git", "podman"} or f", {tool}]" in text or f"install, {tool}" in text or f", {tool}\n" in text, tool
+    assert "python3.12-venv" in data["packages"]

@@ -274,6 +274,10 @@ def test_restore_without_destructive_crashes_like_non_tty_multipass(fake_multipa
     fake_multipass.add("vm1", "Stopped", snapshots=["golden"])
     result = mp("restore", "vm1.golden")
     assert result.returncode == 1 and "Caught an unhandled exception" in result.stderr
+    fake_multipass.set_version("1.17.0-dev.1+g0")
+    result = mp("restore", "vm1.golden")
+    assert (result.returncode, result.stderr) == (2, "restore failed: Cannot get confirmation from client. Aborting...\n")
+    fake_multipass.set_version("1.16.3")
     result = mp("delete", "vm1.golden")
     assert result.returncode == 1 and "Snapshots can only be purged" in result.stderr
 
@@ -390,17 +394,133 @@ def test_snapshot_restore_clone_round_trip(fake_multipass: FakeMultipass) -> Non
 
 
 def test_set_and_get(fake_multipass: FakeMultipass) -> None:
+    """Settings errors are the SettingsException text alone (get.cpp / set.cpp print e.what()):
+    2 for an instance problem, 1 for an invalid value (InvalidSettingException)."""
     fake_multipass.add("vm1", "Running")
     result = mp("set", "local.vm1.cpus=4")
-    assert result.returncode == 2 and "Instance must be stopped for modification" in result.stderr
+    assert (result.returncode, result.stderr) == (
+        2,
+        "Cannot update instance settings; instance: vm1; reason: Instance must be stopped for modification\n",
+    )
     fake_multipass.set_state("vm1", "Stopped")
     assert mp("set", "local.vm1.cpus=4").returncode == 0
     assert mp("set", "local.vm1.memory=2G").returncode == 0
     assert mp("get", "local.vm1.cpus").stdout == "4\n"
     assert mp("get", "local.vm1.memory").stdout == "2.0GiB\n"
+    assert mp("get", "local.vm1.disk").stdout == "5.0GiB\n"
     result = mp("set", "local.vm1.disk=1G")
-    assert result.returncode == 2 and "Disk can only be expanded" in result.stderr
+    assert (result.returncode, result.stderr) == (1, "Invalid setting 'local.vm1.disk=1G': Disk can only be expanded\n")
+    result = mp("set", "local.vm1.cpus=²")
+    assert result.returncode == 1 and "Need a positive integer" in result.stderr
     assert mp("get", "local.driver").stdout == "qemu\n"
+    assert (mp("get", "local.bridged-network").stdout, mp("get", "--raw", "local.bridged-network").stdout) == ("<empty>\n", "\n")
+    result = mp("get", "local.nope.cpus")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2,
+        "",
+        "Cannot obtain instance settings; instance: nope; reason: No such instance\n",
+    )
+    result = mp("set", "local.nope.cpus=2")
+    assert (result.returncode, result.stderr) == (2, "Cannot update instance settings; instance: nope; reason: No such instance\n")
+    result = mp("get")
+    assert result.returncode == 1 and "Multiple settings not implemented yet" in result.stderr
+    fake_multipass.set_state("vm1", "Deleted")
+    assert mp("get", "local.vm1.cpus").stdout == "4\n", "a deleted instance keeps its settings"
+    result = mp("set", "local.vm1.cpus=2")
+    assert (result.returncode, result.stderr) == (2, "Cannot update instance settings; instance: vm1; reason: Instance is deleted\n")
+
+
+def test_names_are_anchored_and_digits_ascii(fake_multipass: FakeMultipass) -> None:
+    """valid_hostname() and the size regex are anchored and ASCII: no trailing newline, no "٣"."""
+    result = mp("launch", "--name", "vm1\n")
+    assert (result.returncode, result.stderr) == (2, "launch failed: Invalid arguments supplied\nInvalid instance name supplied: vm1\n\n")
+    result = mp("launch", "--name", "vm2", "--memory", "٣G")
+    assert result.returncode == 1 and "٣G is not a valid memory size" in result.stderr
+    result = mp("launch", "--name", "vm3", "--cpus", "²")
+    assert (result.returncode, result.stderr) == (1, "Error: invalid CPU count '²', need a positive integer value.\n")
+    result = mp("launch", "--name", "vm4", "--timeout", "٣")
+    assert (result.returncode, result.stderr) == (1, "error: --timeout value has to be a positive integer\n")
+    fake_multipass.add("vm5", "Stopped")
+    result = mp("snapshot", "vm5", "--name", "snap\n")
+    assert (result.returncode, result.stderr) == (2, 'snapshot failed: Invalid snapshot name: "snap\n".\n')
+    assert fake_multipass.calls()[-1] == ["snapshot", "vm5", "--name", "snap\n"]
+    assert fake_multipass.state()["instances"].keys() == {"vm5"}
+
+
+def test_lifecycle_commands_without_a_name_mean_the_primary_instance(fake_multipass: FakeMultipass) -> None:
+    """Reference section 3: no name means `client.primary-name` (start launches it when missing);
+    only with the primary instance disabled is a name or --all required."""
+    for command in ("stop", "suspend", "restart"):
+        result = mp(command)
+        assert (result.returncode, result.stderr) == (2, f'{command} failed: The following errors occurred:\ninstance "primary" does not exist\n')
+    result = mp("start")
+    assert result.returncode == 0 and result.stdout.endswith("Launched: primary\n")
+    assert fake_multipass.shown_state("primary") == "Running"
+    assert mp("stop").returncode == 0 and fake_multipass.shown_state("primary") == "Stopped"
+    assert mp("start").returncode == 0 and fake_multipass.shown_state("primary") == "Running"
+    assert mp("suspend").returncode == 0 and fake_multipass.shown_state("primary") == "Suspended"
+    assert mp("set", "client.primary-name=").returncode == 0
+    assert mp("get", "--raw", "client.primary-name").stdout == "\n"
+    for command in ("start", "stop", "suspend", "restart"):
+        result = mp(command)
+        assert (result.returncode, result.stderr) == (1, "Name argument or --all is required\n"), command
+    result = mp("stop", "--all", "primary")
+    assert (result.returncode, result.stderr) == (1, "Cannot specify name when --all option set\n")
+    result = mp("stop", "--all", "a", "b")
+    assert (result.returncode, result.stderr) == (1, "Cannot specify names when --all option set\n")
+
+
+def test_stop_of_a_deleted_instance_is_the_daemon_selection_error(fake_multipass: FakeMultipass) -> None:
+    fake_multipass.add("gone", "Deleted")
+    for command in ("stop", "suspend", "restart"):
+        result = mp(command, "gone")
+        assert (result.returncode, result.stderr) == (2, f'{command} failed: The following errors occurred:\ninstance "gone" is deleted\n')
+
+
+def test_info_all_is_deprecated(fake_multipass: FakeMultipass) -> None:
+    fake_multipass.add("vm1", "Stopped")
+    result = mp("info", "--all", "--format", "json")
+    assert result.returncode == 0 and "vm1" in json.loads(result.stdout)["info"]
+    assert result.stderr == (
+        "Warning: the `--all` flag for the `info` command is deprecated. Please use `info` with no positional "
+        "arguments for the same effect.\n"
+    )
+    result = mp("info", "--all", "vm1")
+    assert (result.returncode, result.stderr) == (1, "Cannot specify name when --all option set\n")
+
+
+def test_the_spinner_turns_while_the_command_waits_and_launch_shows_its_steps(fake_multipass: FakeMultipass) -> None:
+    fake_multipass.set_delays(prepare=0.5, launch=0.5)
+    result = subprocess.run([BIN(), "launch", "--name", "vm1"], capture_output=True, stdin=subprocess.DEVNULL, timeout=20)
+    assert result.returncode == 0
+    out = result.stdout.decode()  # bytes: text mode would turn the progress line's "\r" into "\n"
+    assert "\rRetrieving image: 0%" in out and "\rRetrieving image: 100%" in out
+    steps = [out.index(step) for step in ("Retrieving image", "Creating vm1", "Starting vm1", "Waiting for initialization to complete", "Launched: vm1")]
+    assert steps == sorted(steps)
+    starting = out[out.index("Starting vm1") : out.index("Waiting for initialization")]
+    assert starting.count("\b") >= 3, "frames drawn during the 0.5 s wait, not after it"
+    fake_multipass.set_delays(stop=0.5)
+    result = mp("stop", "vm1")
+    assert result.stdout.startswith("\x1b[2K\x1b[0A\x1b[0EStopping vm1  ") and result.stdout.count("\b") >= 3
+    assert result.stdout.endswith("\x1b[2K\x1b[0A\x1b[0E")
+
+
+def test_a_timeout_stops_the_spinner_and_exits_5(fake_multipass: FakeMultipass) -> None:
+    fake_multipass.add("vm1", "Stopped")
+    fake_multipass.set_delays(start=30)
+    started = time.monotonic()
+    result = mp("start", "vm1", "--timeout", "1")
+    assert (result.returncode, result.stderr) == (5, "Timed out waiting for instance to start.\n")
+    assert time.monotonic() - started < 15
+    assert result.stdout.endswith("\x1b[2K\x1b[0A\x1b[0E")
+
+
+def test_shell_returns_the_inner_exit_code_only_from_1_17(fake_multipass: FakeMultipass, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_multipass.add("vm1", "Running")
+    monkeypatch.setenv("SHELL", "/bin/false")
+    assert mp("shell", "vm1").returncode == 0
+    fake_multipass.set_version("1.17.0-dev.1+g0")
+    assert mp("shell", "vm1").returncode == 1
 
 
 def test_exec_without_backing_runs_in_a_scratch_folder(fake_multipass: FakeMultipass) -> None:

@@ -168,6 +168,81 @@ async def test_launch_failures(client: MultipassClient, fake_multipass: FakeMult
     assert len(fake_multipass.calls()) == calls_before, "invalid input never reaches multipass"
 
 
+@pytest.mark.parametrize(
+    ("timeout", "problem"),
+    [
+        (float("nan"), "nan is not a finite number of seconds"),
+        (float("inf"), "inf is not a finite number of seconds"),
+        ("nan", "nan is not a finite number of seconds"),
+        (-5, "-5 is less than 1 second"),
+        (0.5, "0.5 is less than 1 second"),
+        (0, "0 is less than 1 second"),
+        (1e30, "1e+30 is more than multipass accepts (2147483647 s)"),
+        ("٣", "'٣' is not a number of seconds"),
+        ("soon", "'soon' is not a number of seconds"),
+    ],
+)
+async def test_launch_and_start_refuse_a_timeout_multipass_cannot_take(
+    client: MultipassClient, fake_multipass: FakeMultipass, timeout: object, problem: str
+) -> None:
+    """Before: nan/inf crashed in int(), -5 and 0.5 silently became 1, 1e30 was passed on."""
+    fake_multipass.add("vm", "Stopped")
+    calls_before = len(fake_multipass.calls())
+    for call in (lambda: client.launch("ok", timeout=timeout), lambda: client.start("vm", timeout=timeout)):  # type: ignore[arg-type]
+        with pytest.raises(ValidationError) as info:
+            await call()
+        assert info.value.message == f"--timeout: {problem}"
+        assert info.value.hint and "1 or more" in info.value.hint
+    assert len(fake_multipass.calls()) == calls_before, "a bad timeout never reaches multipass"
+
+
+async def test_a_fractional_timeout_rounds_up_to_whole_seconds(client: MultipassClient, fake_multipass: FakeMultipass) -> None:
+    await client.launch("dev-1", timeout=1.5)
+    assert last_call(fake_multipass)[-2:] == ["--timeout", "2"]
+    assert client.plan_launch("dev-2", timeout="600").argv[-2:] == ("--timeout", "600")
+
+
+async def test_a_bad_launch_timeout_setting_is_named(fake_multipass: FakeMultipass) -> None:
+    client = MultipassClient(fake_multipass.binary, launch_timeout=0.5)
+    with pytest.raises(ValidationError) as info:
+        await client.launch("dev-1")
+    assert info.value.field == "multipass_launch_timeout"
+
+
+async def test_resources_of_a_stopped_vm_come_from_get(client: MultipassClient, fake_multipass: FakeMultipass) -> None:
+    fake_multipass.add("vm", "Stopped", cpus=2, memory="4G", disk="20G")
+    resources = await client.resources("vm")
+    assert (resources.cpus, resources.memory, resources.disk) == (2, 4 * 1024**3, 20 * 1024**3)
+    assert sorted(call for call in fake_multipass.calls() if call[0] == "get") == [
+        ["get", "--raw", "local.vm.cpus"],
+        ["get", "--raw", "local.vm.disk"],
+        ["get", "--raw", "local.vm.memory"],
+    ]
+    with pytest.raises(MultipassError) as info:
+        await client.resources("nope")
+    assert info.value.kind is K.NOT_FOUND
+    assert await client.get("local.bridged-network") == "", "--raw: an empty value is empty, not <empty>"
+    with pytest.raises(ValidationError):
+        await client.get("local.driver\n")
+
+
+def test_run_shell_returns_the_inner_exit_code_and_raises_on_multipass_failures(
+    client: MultipassClient, fake_multipass: FakeMultipass, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    fake_multipass.add("vm", "Running")
+    fake_multipass.add("gone", "Deleted")
+    fake_multipass.set_version("1.17.0-dev.1+g0")  # returns the inner shell's exit code
+    monkeypatch.setenv("SHELL", "/bin/false")
+    assert client.run_shell("vm") == 1, "the user's own exit code is no failure"
+    with pytest.raises(MultipassError) as info:
+        client.run_shell("gone")
+    assert info.value.kind is K.NOT_FOUND and info.value.exit_code == 2
+    assert 'instance "gone" is deleted' in info.value.message
+    assert 'shell failed: The following errors occurred:\ninstance "gone" is deleted' in capfd.readouterr().err, (
+        "multipass's stderr still reaches the terminal"
+    )
+
+
 async def test_launch_timeout_is_exit_5(client: MultipassClient, fake_multipass: FakeMultipass) -> None:
     fake_multipass.set_delays(launch=30)
     with pytest.raises(MultipassError) as info:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 
@@ -19,8 +20,9 @@ from devorch_tui.services.provision import (
     run_cleanup,
     teardown_project,
 )
+from devorch_tui.services.runs import StepEvent
 from devorch_tui.services.sshkeys import generate_keypair
-from tests.fakes.vm_lab import BASE_VM, GIT_EMAIL, GIT_NAME, Lab, log_text, step_states
+from tests.fakes.vm_lab import BASE_VM, GIT_EMAIL, GIT_NAME, Lab, dumb_http_git, log_text, step_states
 
 pytestmark = pytest.mark.ssh
 
@@ -59,6 +61,7 @@ async def test_base_image_then_three_parallel_projects_with_tasks_then_teardown(
     names = ["alpha", "beta", "gamma"]
     for name in names:
         lab.make_guest(f"dev-{name}")
+    lab.fake.set_delays(start=5.0)  # a cloned VM takes its time to boot: the three boots must overlap
     tasks_file = lab.tmp / "setup.json"
     tasks_file.write_text(json.dumps({"name": "setup", "tasks": [{"name": "readme", "run": "cat ~/demo/README.md && git -C ~/demo log --format=%s"}]}))
     results = await asyncio.gather(
@@ -87,7 +90,15 @@ async def test_base_image_then_three_parallel_projects_with_tasks_then_teardown(
     assert lab.fake.instance("dev-beta")["memory"] == 1024**3
     calls = lab.fake.calls()
     assert sum(1 for argv in calls if argv[:1] == ["clone"]) == 3
-    assert sum(1 for argv in calls if argv[:1] == ["restore"]) == 0  # the golden VM never changed
+    # restored before every clone: multipass cannot tell whether the stopped golden VM was booted since
+    assert sum(1 for argv in calls if argv[:1] == ["restore"]) == 3
+    # the provisions ran side by side: the three boots (5 s each) overlap in time
+    boots = []
+    for name, result in zip(names, results):
+        (start,) = [step for step in lab.store.load(result.run_id).target(f"dev-{name}").steps if step.name == "start"]
+        boots.append((start.started.timestamp(), start.started.timestamp() + start.duration))
+    assert all(duration >= 5.0 for duration in (end - begin for begin, end in boots))
+    assert max(begin for begin, _ in boots) < min(end for _, end in boots), boots
     assert all(KnownHosts.from_settings(lab.settings).lookup(lab.guests[f"dev-{n}"].server.host, lab.port) for n in names)
 
     for name, result in zip(names, results):
@@ -106,9 +117,52 @@ async def test_golden_restored_before_clone_when_it_changed(lab: Lab) -> None:
     result = await provision_project(ProvisionRequest("one", str(lab.repo)), lab.settings, lab.client, lab.store)
     assert dict(step_states(lab.store, result.run_id, "dev-one"))["restore golden"] == "ok"
     calls = lab.fake.calls()
+    assert ["stop", BASE_VM] in calls
     assert ["restore", f"{BASE_VM}.golden-image", "--destructive"] in calls
     assert calls.index(["restore", f"{BASE_VM}.golden-image", "--destructive"]) < calls.index(["clone", BASE_VM, "--name", "dev-one"])
-    assert golden.is_pristine(lab.settings, BASE_VM)
+
+
+async def test_golden_started_and_stopped_outside_the_dashboard_is_restored_before_the_clone(lab: Lab) -> None:
+    """`devorch-tui vm start golden; vm stop golden` (or plain multipass) between two looks of the
+    dashboard: the VM is Stopped again and may have a changed disk. The clone must still be the image
+    as built, so the golden VM is restored before every clone."""
+    import os
+    import sys
+
+    lab.seed_golden()
+    lab.make_guest("dev-after")
+    for action in ("start", "stop"):
+        done = subprocess.run([sys.executable, "-m", "devorch_tui", "vm", action, BASE_VM], env=dict(os.environ), capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    assert lab.fake.shown_state(BASE_VM) == "Stopped"
+    result = await provision_project(ProvisionRequest("after", f"file://{lab.repo}"), lab.settings, lab.client, lab.store)
+    calls = lab.fake.calls()
+    restore = ["restore", f"{BASE_VM}.golden-image", "--destructive"]
+    assert calls.index(["stop", BASE_VM]) < calls.index(restore) < calls.index(["clone", BASE_VM, "--name", "dev-after"])
+    assert lab.fake.instance(BASE_VM)["restored_from"] == "golden-image"
+    assert "before every clone" in log_text(lab.store, result.run_id, "dev-after")
+
+
+async def test_provision_started_during_the_golden_build_waits_for_it(lab: Lab) -> None:
+    lab.make_guest("dev-early")
+    lab.fake.set_delays(launch=3.0)
+    events: list[StepEvent] = []
+    lab.store.subscribe(lambda event: events.append(event) if isinstance(event, StepEvent) else None)
+    build = asyncio.create_task(lab.build_golden())
+    for _ in range(500):  # until the build holds the golden lock and is launching
+        if any(event.step == "launch" and event.status == "running" for event in events):
+            break
+        await asyncio.sleep(0.02)
+    result = await provision_project(ProvisionRequest("early", f"file://{lab.repo}"), lab.settings, lab.client, lab.store)
+    built = await build
+    assert not built.reused and built.status.ready
+    states = dict(step_states(lab.store, result.run_id, "dev-early"))
+    assert states["check"] == "ok" and states["clone golden"] == "ok" and states["clone repository"] == "ok"
+    waiting = [event for event in events if event.target == "dev-early" and event.step == "check" and event.status == "running" and event.message]
+    assert [event.message for event in waiting] == ["waiting for the golden image build"]
+    assert "waiting for the golden image build" in log_text(lab.store, result.run_id, "dev-early")
+    calls = lab.fake.calls()
+    assert calls.index(next(argv for argv in calls if argv[:1] == ["snapshot"])) < calls.index(["clone", BASE_VM, "--name", "dev-early"])
 
 
 async def test_cloud_init_error_fails_the_build_and_offers_cleanup(lab: Lab) -> None:
@@ -134,7 +188,7 @@ async def test_clone_unsupported_falls_back_to_launch_with_cloud_init(lab: Lab) 
     lab.make_guest("dev-old")
     result = await provision_project(ProvisionRequest("old", f"file://{lab.repo}"), lab.settings, lab.client, lab.store)
     assert not result.cloned_from_golden
-    assert any("clone is not supported" in note for note in result.workflow.notes)
+    assert any("Multipass client 1.14.1 cannot clone VMs (clone needs 1.15 or newer)" in note for note in result.workflow.notes)
     states = step_states(lab.store, result.run_id, "dev-old")
     assert [name for name, _ in states] == [
         "check",
@@ -145,7 +199,7 @@ async def test_clone_unsupported_falls_back_to_launch_with_cloud_init(lab: Lab) 
         "clone repository",
         "setup tasks",
     ]
-    assert "clone is not supported" in log_text(lab.store, result.run_id, "dev-old")
+    assert "launching dev-old from cloud-init instead" in log_text(lab.store, result.run_id, "dev-old")
     instance = lab.fake.instance("dev-old")
     assert instance["cloud_init"]["sha256"] == templates.render(lab.settings.workspace_paths, write=False).sha256
     assert instance["cpus"] == 2 and instance["memory"] == 2 * 1024**3  # sizes from .env
@@ -153,19 +207,97 @@ async def test_clone_unsupported_falls_back_to_launch_with_cloud_init(lab: Lab) 
     assert (lab.guests["dev-old"].home / "demo" / "README.md").exists()
 
 
-async def test_bad_repository_url_fails_the_clone_step(lab: Lab) -> None:
+async def test_missing_local_repository_is_refused_before_a_vm_is_made(lab: Lab) -> None:
     lab.seed_golden()
-    lab.make_guest("dev-bad")
     with pytest.raises(StepFailed) as caught:
         await provision_project(ProvisionRequest("bad", f"file://{lab.tmp}/missing.git"), lab.settings, lab.client, lab.store)
     failure = caught.value
+    assert failure.step == "check"
+    assert f"there is no folder {lab.tmp}/missing.git on this machine" in failure.message
+    assert failure.cleanup == []
+    assert not any(argv[:1] == ["clone"] for argv in lab.fake.calls())
+    (lab.tmp / "plain").mkdir()
+    with pytest.raises(StepFailed, match="is not a git repository"):
+        await provision_project(ProvisionRequest("bad", str(lab.tmp / "plain")), lab.settings, lab.client, lab.store)
+    with pytest.raises(StepFailed) as caught:
+        await provision_project(ProvisionRequest("bad", str(lab.repo), branch="nope"), lab.settings, lab.client, lab.store)
+    assert "has no branch or tag 'nope'" in caught.value.message and "its branches: main" in caught.value.hint
+    assert not any(argv[:1] == ["clone"] for argv in lab.fake.calls())
+
+
+async def test_local_repository_is_sent_into_the_vm_as_a_bundle(lab: Lab) -> None:
+    """A checkout on this machine: the VM cannot see this machine's files (the lab's guests can, so
+    the test checks that the clone came from the uploaded bundle, not from the host path)."""
+    lab.seed_golden()
+    guest = lab.make_guest("dev-local")
+    checkout = lab.tmp / "my checkout"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(lab.tmp), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    subprocess.run(["git", "clone", "-q", str(lab.repo), str(checkout)], check=True, env=env)
+    subprocess.run(["git", "-C", str(checkout), "remote", "set-url", "origin", "https://bob:s3cret@git.example.org/team/demo.git"], check=True, env=env)
+    subprocess.run(["git", "-C", str(checkout), "checkout", "-q", "-b", "feature"], check=True, env=env)
+    (checkout / "feature.txt").write_text("feature work\n")
+    subprocess.run(["git", "-C", str(checkout), "add", "feature.txt"], check=True, env=env)
+    subprocess.run(["git", "-C", str(checkout), "commit", "-q", "-m", "feature"], check=True, env=env)
+    (checkout / "README.md").write_text("edited, not committed\n")
+
+    result = await provision_project(ProvisionRequest("local", str(checkout), branch="feature"), lab.settings, lab.client, lab.store)
+
+    clone = guest.home / "project"  # "my checkout" is no directory name for the VM
+    assert (clone / "feature.txt").read_text() == "feature work\n"
+    assert (clone / "README.md").read_text() == "demo project\n"  # commits only
+    origin = subprocess.run(["git", "-C", str(clone), "remote", "get-url", "origin"], capture_output=True, text=True, env=env)
+    assert origin.stdout.strip() == "https://bob@git.example.org/team/demo.git"  # the checkout's origin, no password
+    assert not list(guest.root.glob(".devorch-*.bundle"))  # the uploaded bundle was removed after the clone
+    log = log_text(lab.store, result.run_id, "dev-local")
+    assert "packed" in log and "git bundle" in log and "copying it into the VM over SSH" in log
+    assert "has uncommitted changes: the VM gets its commits only" in log
+    assert any("uncommitted changes" in note for note in result.workflow.notes)
+    assert "s3cret" not in log
+
+
+async def test_repository_over_http_is_cloned_in_the_vm(lab: Lab) -> None:
+    """A URL clone for real: git's dumb HTTP protocol from a plain web server on a loopback address."""
+    lab.seed_golden()
+    guest = lab.make_guest("dev-web")
+    with dumb_http_git(lab.repo, lab.tmp / "http", host="127.0.0.9") as url:
+        with pytest.raises(StepFailed) as caught:  # a branch the server does not have: refused before a VM is made
+            await provision_project(ProvisionRequest("web", url, branch="nope"), lab.settings, lab.client, lab.store)
+        assert caught.value.step == "check" and f"{url} has no branch or tag 'nope'" in caught.value.message
+        assert not any(argv[:1] == ["clone"] for argv in lab.fake.calls())
+
+        result = await provision_project(ProvisionRequest("web", url, branch="main"), lab.settings, lab.client, lab.store)
+        assert (guest.home / "demo" / "README.md").read_text() == "demo project\n"
+        origin = subprocess.run(["git", "-C", str(guest.home / "demo"), "remote", "get-url", "origin"], capture_output=True, text=True)
+        assert origin.stdout.strip() == url
+        assert f"git clone {url} into ~/demo (branch main)" in log_text(lab.store, result.run_id, "dev-web")
+
+        lab.make_guest("dev-gone")
+        with pytest.raises(StepFailed) as caught:  # the server answers 404: a warning first, then git fails in the VM
+            await provision_project(ProvisionRequest("gone", url.replace("demo.git", "gone.git")), lab.settings, lab.client, lab.store)
+    failure = caught.value
     assert failure.step == "clone repository"
-    assert "git clone of file://" in failure.message and "failed (exit 128): fatal: " in failure.message
-    assert "does not appear to be a git repository" in failure.message
-    assert [action.command for action in failure.cleanup] == ["devorch-tui teardown bad --yes"]
-    assert "Please make sure you have the correct access rights" in log_text(lab.store, failure.run_id, "dev-bad")
+    assert "failed (exit 128): fatal: " in failure.message
+    log = log_text(lab.store, failure.run_id, "dev-gone")
+    assert "could not reach" in log and "from this machine" in log and "the VM tries anyway" in log
+    (step,) = [step for step in lab.store.load(failure.run_id).target("dev-gone").steps if step.name == "clone repository"]
+    assert step.exit_code == 128  # shown in the Exit column
+    assert [action.command for action in failure.cleanup] == ["devorch-tui teardown gone --yes"]
     await run_cleanup(failure.cleanup)
-    assert "dev-bad" not in lab.fake.state()["instances"]
+    assert "dev-gone" not in lab.fake.state()["instances"]
+
+
+async def test_a_disk_smaller_than_the_golden_image_is_refused_before_cloning(lab: Lab) -> None:
+    lab.seed_golden()  # 10G
+    with pytest.raises(StepFailed) as caught:
+        await provision_project(ProvisionRequest("small", str(lab.repo), disk="5G"), lab.settings, lab.client, lab.store)
+    assert caught.value.step == "check"
+    assert "the disk size 5G is smaller than the golden image's disk (10.0GiB)" in caught.value.message
+    assert "10.0GiB or more" in caught.value.hint
+    assert not any(argv[:1] == ["clone"] for argv in lab.fake.calls())
+
+    lab.make_guest("dev-same")
+    result = await provision_project(ProvisionRequest("same", str(lab.repo), disk="10G"), lab.settings, lab.client, lab.store)
+    assert dict(step_states(lab.store, result.run_id, "dev-same"))["resize"] == "skipped"  # 10G is the size already
 
 
 async def test_name_taken_fails_before_anything_is_made(lab: Lab) -> None:
@@ -233,7 +365,7 @@ async def test_verify_alone_leaves_the_golden_vm_as_built(lab: Lab) -> None:
         ("restore golden-image", "ok"),
     ]
     assert lab.fake.shown_state(BASE_VM) == "Stopped"
-    assert golden.is_pristine(lab.settings, BASE_VM)
+    assert lab.fake.calls()[-1] == ["restore", f"{BASE_VM}.golden-image", "--destructive"]
 
 
 async def test_failed_check_is_named_and_the_golden_vm_put_back(lab: Lab) -> None:
@@ -249,7 +381,7 @@ async def test_failed_check_is_named_and_the_golden_vm_put_back(lab: Lab) -> Non
     assert "ok   ssh login:" in log
     assert f"putting {BASE_VM} back as it was (stop, restore golden-image)" in log
     assert lab.fake.shown_state(BASE_VM) == "Stopped"
-    assert golden.is_pristine(lab.settings, BASE_VM)
+    assert ["restore", f"{BASE_VM}.golden-image", "--destructive"] in lab.fake.calls()
 
 
 async def test_no_golden_image_on_a_backend_without_snapshots(lab: Lab) -> None:
@@ -258,6 +390,18 @@ async def test_no_golden_image_on_a_backend_without_snapshots(lab: Lab) -> None:
         await lab.build_golden()
     assert "launches each project VM from the rendered cloud-init" in caught.value.hint
     assert not any(argv[:1] == ["launch"] for argv in lab.fake.calls())
+
+    lab.fake.add(BASE_VM, "Stopped")  # e.g. launched by hand: still no golden image on this backend
+    status = await golden.golden_status(lab.settings, lab.client)
+    assert not status.snapshots_supported and not status.ready
+    assert "has no snapshots, so it keeps no golden image" in status.summary
+    assert "launches each project VM from the rendered cloud-init" in status.summary
+    assert "the build did not finish" not in status.summary
+
+    lab.make_guest("dev-lxd")
+    result = await provision_project(ProvisionRequest("lxd", f"file://{lab.repo}"), lab.settings, lab.client, lab.store)
+    assert not result.cloned_from_golden
+    assert any("the lxd backend of Multipass cannot clone VMs" in note for note in result.workflow.notes)
 
 
 async def test_teardown_refuses_the_golden_vm_and_unknown_names(lab: Lab) -> None:
@@ -273,6 +417,8 @@ def test_settings_point_at_the_shared_port(lab: Lab) -> None:
 
 
 # ---------------------------------------------------------------------------------- headless CLI
+
+UNREACHABLE_REPO = "http://127.0.0.1:9/r.git"  # loopback, nothing listens: the check from this machine only warns
 
 
 @pytest.fixture
@@ -344,7 +490,7 @@ def test_cli_provision_refuses_bad_input_before_making_anything(cli_workspace, s
     assert main(["provision", "demo", "git@github.com:org/demo.git"]) == 1
     err = capsys.readouterr().err
     assert "is cloned over SSH" in err and "--forward-agent" in err
-    assert main(["provision", "demo", "https://example.org/r.git", "--disk", "lots"]) == 1
+    assert main(["provision", "demo", UNREACHABLE_REPO, "--disk", "lots"]) == 1
     assert "--disk" in capsys.readouterr().err
     assert cli_workspace.calls() == []
 
@@ -354,7 +500,7 @@ def test_cli_provision_name_taken_prints_the_failed_step(cli_workspace, settings
 
     seed_cli_golden(cli_workspace, settings)
     cli_workspace.add("dev-taken", "Stopped")
-    assert main(["provision", "taken", "https://example.org/r.git"]) == 1
+    assert main(["provision", "taken", UNREACHABLE_REPO]) == 1
     captured = capsys.readouterr()
     assert "[dev-taken] check" in captured.out and "FAILED" in captured.out
     assert "[dev-taken] clone golden" in captured.out and "skipped" in captured.out
@@ -370,7 +516,7 @@ def test_cli_ctrl_c_cancels_the_running_step_and_lists_cleanup(cli_workspace, se
     seed_cli_golden(cli_workspace, settings)
     cli_workspace.set_delays(start=120)  # the VM never finishes starting on its own
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devorch_tui", "provision", "slow", "https://example.org/r.git"],
+        [sys.executable, "-m", "devorch_tui", "provision", "slow", UNREACHABLE_REPO],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -381,9 +527,10 @@ def test_cli_ctrl_c_cancels_the_running_step_and_lists_cleanup(cli_workspace, se
         seen = []
         for line in proc.stdout:
             seen.append(line)
-            if line.startswith("[dev-slow] clone golden") and " ok " in line:
+            if line.startswith("[dev-slow] start ") and line.rstrip().endswith(" running"):  # printed while the step runs
                 break
-        assert any("clone golden" in line for line in seen), seen
+        assert any("clone golden" in line and " ok " in line for line in seen), seen
+        assert any("could not reach http://127.0.0.1:9/r.git from this machine" in line for line in seen), seen
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -396,15 +543,6 @@ def test_cli_ctrl_c_cancels_the_running_step_and_lists_cleanup(cli_workspace, se
     assert "devorch-tui teardown slow --yes" in err
     assert "Traceback" not in err
     assert cli_workspace.instance("dev-slow")  # half made, listed, not deleted behind the user's back
-
-
-async def test_a_golden_vm_seen_running_is_no_longer_pristine(lab: Lab) -> None:
-    lab.seed_golden()
-    assert golden.is_pristine(lab.settings, BASE_VM)
-    lab.fake.set_state(BASE_VM, "Running")
-    await golden.golden_status(lab.settings, lab.client)
-    lab.fake.set_state(BASE_VM, "Stopped")  # stopped again by hand: its disk may have changed
-    assert not golden.is_pristine(lab.settings, BASE_VM)
 
 
 async def test_ssh_repository_is_cloned_with_the_forwarded_agent_only_when_asked(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -444,3 +582,100 @@ async def test_ssh_repository_is_cloned_with_the_forwarded_agent_only_when_asked
     assert (guest.home / "demo" / "README.md").read_text() == "demo project\n"
     assert "SSH agent forwarding is on for this clone" in log_text(lab.store, result.run_id, "dev-priv")
     assert not list(guest.root.rglob("id_*"))  # no private key was copied into the VM
+
+
+# ------------------------------------------------------------------------- questions on a terminal
+
+
+def _in_a_terminal(argv: list[str], answer_with: bytes, until: bytes, timeout: float = 60.0) -> tuple[int, str, float]:
+    """Run the CLI on a pseudo-terminal; once ``until`` is printed, type ``answer_with``. Returns
+    the exit code, everything printed, and the seconds from typing to the exit."""
+    import os
+    import pty
+    import select
+    import sys
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI with the pty as its terminal
+        os.execvpe(sys.executable, [sys.executable, "-m", "devorch_tui", *argv], dict(os.environ))
+    output = b""
+    typed_at: float | None = None
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            if typed_at is None and until in output:
+                typed_at = time.monotonic()
+                os.write(fd, answer_with)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+        with contextlib.suppress(ChildProcessError, ProcessLookupError):
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+    assert typed_at is not None, output.decode(errors="replace")
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace"), time.monotonic() - typed_at
+
+
+def test_ctrl_c_at_the_teardown_question_answers_no_at_once(cli_workspace, settings: Settings) -> None:  # noqa: ANN001
+    cli_workspace.add("dev-web", "Running")
+    code, out, took = _in_a_terminal(["teardown", "web"], b"\x03", b"[y/N] ")
+    assert code == 130, out
+    assert "nothing deleted" in out and took < 10
+    assert "Traceback" not in out
+    assert "dev-web" in cli_workspace.state()["instances"]
+
+
+START_FAILS = "start failed: The following errors occurred:\ndev-mute: timed out waiting for response\n"
+
+
+def test_ctrl_c_at_the_cleanup_question_answers_no_at_once(cli_workspace, settings: Settings) -> None:  # noqa: ANN001
+    seed_cli_golden(cli_workspace, settings)
+    cli_workspace.fail_next("start", START_FAILS)  # the clone exists, then its start fails: cleanup is offered
+    code, out, took = _in_a_terminal(["provision", "mute", UNREACHABLE_REPO], b"\x03", b"Clean up now? [y/N] ")
+    assert code == 130, out
+    assert took < 10
+    assert "step 'start' failed" in out and "devorch-tui teardown mute --yes" in out  # the cleanup is still listed
+    assert "Traceback" not in out
+    assert cli_workspace.instance("dev-mute")  # answered no: nothing deleted
+
+
+def test_yes_at_the_cleanup_question_cleans_up(cli_workspace, settings: Settings) -> None:  # noqa: ANN001
+    seed_cli_golden(cli_workspace, settings)
+    cli_workspace.fail_next("start", START_FAILS)
+    code, out, _ = _in_a_terminal(["provision", "mute", UNREACHABLE_REPO], b"y\n", b"Clean up now? [y/N] ")
+    assert code == 2, out  # multipass's error
+    assert "cleanup: delete the half-made VM dev-mute: done" in out
+    assert "dev-mute" not in cli_workspace.state()["instances"]
+
+
+def test_cli_rebuild_says_the_old_image_is_deleted_first(cli_workspace, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+    from devorch_tui.cli import main
+
+    seed_cli_golden(cli_workspace, settings)
+    cli_workspace.fail_next("launch", "launch failed: Remote \"\" is unknown or unreachable.\n", exit_code=2)
+    assert main(["base-image", "create", "--rebuild"]) == 2
+    out = capsys.readouterr().out
+    warning = out.index(f"[{BASE_VM}] warning: --rebuild deletes the current base VM {BASE_VM} before building the new one")
+    assert "there is no golden image until a build succeeds" in out
+    assert warning < out.index(f"[{BASE_VM}] remove old base VM       ok")
+
+
+def test_cli_base_image_status_on_a_backend_without_snapshots(cli_workspace, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+    from devorch_tui.cli import main
+
+    cli_workspace.set_driver("lxd")
+    cli_workspace.add(BASE_VM, "Stopped")
+    assert main(["base-image", "status"]) == 1
+    out = capsys.readouterr().out
+    assert "this Multipass backend has no snapshots, so it keeps no golden image" in out
+    assert "did not finish" not in out

@@ -92,7 +92,7 @@ def test_images(fake_multipass: FakeMultipass, capsys: pytest.CaptureFixture[str
         (("start", "nope"), 2, "error: multipass start failed: instance(s) missing Instance 'nope' does not exist.", "vm list"),
         (("info", "nope"), 2, 'error: multipass info failed: instance "nope" does not exist', "vm list"),
         (("launch", "bad_name"), 1, "error: VM name: 'bad_name' is not a valid name", "start with a letter"),
-        (("launch", "ok", "--memory", "64M"), 1, "error: memory: 64M is below the minimum of 512M", "512M"),
+        (("launch", "ok", "--memory", "64M"), 1, "error: memory: '64M' is below the minimum of 512M", "512M"),
         (("snapshot", "running"), 2, "error: multipass snapshot failed: Multipass can only take snapshots of stopped instances.", "vm stop"),
         (("clone", "running", "--name", "copy"), 2, "error: multipass clone failed: Multipass can only clone stopped instances.", "stop"),
         (("restore", "running", "nope"), 2, "error: multipass restore failed: Multipass can only restore snapshots", "stop"),
@@ -110,10 +110,60 @@ def test_failures_exit_non_zero_with_error_and_fix(
     got, out, err = run(capsys, *argv)
     assert got == code
     assert out == ""
-    lines = [line for line in err.splitlines() if not line.startswith("launching ")]
+    lines = err.splitlines()
     assert lines[0].startswith(message), err
     assert lines[1].startswith("  fix: ") and fix in lines[1]
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--timeout", "nan", "error: --timeout: nan is not a finite number of seconds"),
+        ("--timeout", "inf", "error: --timeout: inf is not a finite number of seconds"),
+        ("--timeout", "-5", "error: --timeout: -5 is less than 1 second"),
+        ("--timeout", "0.5", "error: --timeout: 0.5 is less than 1 second"),
+        ("--timeout", "1e30", "error: --timeout: 1e30 is more than multipass accepts"),
+        ("--cpus", "²", "error: CPUs: '²' is not a CPU count"),
+        ("--cpus", "٣", "error: CPUs: '٣' is not a CPU count"),
+        ("--memory", "٤G", "error: memory: '٤G' is not a size"),
+        ("--disk", "1X", "error: disk: '1X' is not a size"),
+    ],
+)
+def test_launch_checks_every_value_before_saying_it_launches(
+    fake_multipass: FakeMultipass, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    code, out, err = run(capsys, "launch", "ok", option, value)
+    assert (code, out) == (1, "")
+    lines = err.splitlines()
+    assert lines[0].startswith(message), err
+    assert lines[1].startswith("  fix: ")
+    assert "launching" not in err and "Traceback" not in err
+    assert fake_multipass.calls() == []
+
+
+def test_info_of_a_snapshot_shows_the_snapshot(fake_multipass: FakeMultipass, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_multipass.add("beta", "Stopped", cpus=2, memory="4G", disk="20G", snapshots=[{"name": "base", "comment": "first\nsnap"}])
+    code, out, _ = run(capsys, "info", "beta.base")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[:2] == ["Snapshot:  base", "Instance:  beta"]
+    assert "Name:      beta" not in out, "no empty instance block"
+    assert "CPUs:      2" in lines and "Memory:    4.0GiB" in lines and "Disk:      20.0GiB" in lines
+    assert "Comment:   first snap" in lines
+    code, out, _ = run(capsys, "info", "beta", "beta.base")
+    assert out.startswith("Name:      beta") and "\n\nSnapshot:  base\n" in out
+
+
+def test_snapshots_of_a_missing_vm_is_not_found(fake_multipass: FakeMultipass, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_multipass.add("web", "Stopped")
+    code, out, err = run(capsys, "snapshots", "nope")
+    assert (code, out) == (2, "")
+    assert err.splitlines()[0] == 'error: multipass info failed: instance "nope" does not exist'
+    assert "vm list" in err.splitlines()[1]
+    assert run(capsys, "snapshots", "web") == (0, "web has no snapshots.\n", "")
+    assert run(capsys, "snapshots", "web", "--json") == (0, "[]\n", "")
+    assert run(capsys, "snapshots") == (0, "No snapshots found.\n", "")
 
 
 def test_daemon_down(fake_multipass: FakeMultipass, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,6 +16,7 @@ from devorch_tui.services import host
 from devorch_tui.services.host import GiB, HostFacts, MultipassFacts
 from devorch_tui.ui.app import DevorchApp
 from devorch_tui.ui.screens.confirm import ConfirmScreen
+from tests.pilot.waiting import wait_until
 
 MISSING_MULTIPASS = HostFacts(
     system="Linux",
@@ -90,7 +91,8 @@ async def test_checks_run_on_start_and_show_status_detail_and_fix(settings: Sett
         assert [key.value for key in table.rows] == [item.id for item in host.judge(MISSING_MULTIPASS)]
         assert status_of(app, "multipass") == "✖ FAIL"
         assert status_of(app, "os") == "✔ ok"
-        assert table.get_cell("multipass", "fix").plain == "sudo snap install multipass"
+        # The pane names its own key for the fix it can run; the command is shown with it.
+        assert table.get_cell("multipass", "fix").plain == "press i: sudo snap install multipass"
         assert "2 requirements not met" in summary(app)
         assert "i installs multipass" in summary(app)
         # The panel under the table shows the highlighted check in full.
@@ -99,7 +101,7 @@ async def test_checks_run_on_start_and_show_status_detail_and_fix(settings: Sett
         await pilot.pause()
         panel = str(app.query_one("#host-fix", Static).render())
         assert "Multipass installed: multipass is not on PATH" in panel
-        assert "Fix: sudo snap install multipass" in panel
+        assert "Fix: press i: sudo snap install multipass" in panel
 
 
 async def test_r_rechecks_and_updates_rows_in_place(settings: Settings) -> None:
@@ -153,6 +155,55 @@ async def test_install_confirmed_without_a_real_terminal_explains_setup(
         assert any("devorch-tui setup" in message for message in messages)
 
 
+@pytest.mark.parametrize(
+    ("after", "expected", "severity"),
+    [
+        (READY, "multipass 1.16.3 is installed and its daemon answers", "information"),
+        (replace(READY, multipass=replace(READY.multipass, daemon_version=None, daemon_problem="down")), "still not ready", "warning"),
+    ],
+)
+async def test_install_reports_what_the_recheck_found_not_the_installers_exit_code(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, after: HostFacts, expected: str, severity: str
+) -> None:
+    import contextlib
+
+    from devorch_tui.ui.panes import host as host_pane
+
+    ran: list[str] = []
+    monkeypatch.setattr(host_pane, "_run_visibly", lambda plan: ran.append(plan.command) or 0)
+    probe = Probe(MISSING_MULTIPASS, after)
+    app = DevorchApp(settings, host_probe=probe)
+    async with app.run_test(size=(150, 40)) as pilot:
+        monkeypatch.setattr(app, "suspend", contextlib.nullcontext)
+        await settle(pilot)
+        app.query_one("#host-checks", DataTable).focus()
+        await pilot.press("i")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the install question")
+        await pilot.click("#confirm")
+        await wait_until(pilot, lambda: probe.calls == 2 and any(expected in n.message for n in app._notifications), "the re-check report")
+        assert ran == ["sudo snap install multipass"]
+        report = next(n for n in app._notifications if expected in n.message)
+        assert report.severity == severity
+        assert not any("multipass is installed;" in n.message for n in app._notifications)
+
+
+async def test_k_with_a_damaged_public_key_names_the_file_and_the_fix(settings: Settings) -> None:
+    private = settings.paths.dedicated_key
+    private.parent.mkdir(parents=True)
+    private.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n")
+    private.chmod(0o600)
+    Path(f"{private}.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\n")
+    app = DevorchApp(settings, host_probe=Probe(READY))
+    async with app.run_test(size=(150, 40)) as pilot:
+        await settle(pilot)
+        app.query_one("#host-checks", DataTable).focus()
+        await pilot.press("k")
+        await wait_until(pilot, lambda: any(f"{private}.pub" in n.message for n in app._notifications), "the key error")
+        message = next(n.message for n in app._notifications if f"{private}.pub" in n.message)
+        assert "only the key type" in message and "ssh-keygen -y -f" in message
+        assert app.is_running
+
+
 async def test_install_when_multipass_is_installed_asks_nothing(settings: Settings) -> None:
     app = DevorchApp(settings, host_probe=Probe(READY))
     async with app.run_test(size=(150, 40)) as pilot:
@@ -201,7 +252,7 @@ async def test_app_opens_with_the_real_probe_when_multipass_is_missing(
         assert status_of(app, "multipass") == "✖ FAIL"
         assert status_of(app, "daemon") == "✖ FAIL"
         assert status_of(app, "ssh_key") == "✖ FAIL"
-        assert app.query_one("#host-checks", DataTable).get_cell("ssh_key", "fix").plain == "devorch-tui keygen"
+        assert app.query_one("#host-checks", DataTable).get_cell("ssh_key", "fix").plain == "press k to create it"
 
 
 async def test_palette_lists_the_host_actions(settings: Settings) -> None:

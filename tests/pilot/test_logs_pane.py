@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from textual.widgets import DataTable, Input
 
 from devorch_tui.config import Settings, load_settings
 from devorch_tui.services.runs import RunStore
-from devorch_tui.ui.app import DevorchApp
+from devorch_tui.ui.app import DevorchApp, QuitScreen
 from devorch_tui.ui.panes.logs import LogsPane
 from devorch_tui.ui.screens.confirm import ConfirmScreen
 from devorch_tui.ui.screens.new_run import NewRunScreen
@@ -175,6 +176,7 @@ async def test_save_writes_the_whole_log_to_the_chosen_file(settings: Settings, 
         saved = target.read_text().splitlines()
         assert saved == list(pane.log_view.lines)
         assert saved[-1].endswith("! [s] bad")
+        assert target.stat().st_mode & 0o777 == 0o600  # as private as the run's own log
 
 
 async def test_save_prompt_refuses_a_missing_folder(settings: Settings, tmp_path: Path) -> None:
@@ -441,3 +443,129 @@ async def test_blocks_of_lines_are_cut_prefixed_and_bounded_like_single_lines() 
         view.push_text("needle ", "x\ny")  # the prefix is part of what the filter sees
         view.flush()
         assert view.lines == ["p needle 1", "p needle 2", "needle x", "needle y"]
+
+
+async def test_enter_in_the_new_run_form_starts_one_run(settings: Settings, workspace: Path) -> None:
+    """4, n, type the target, Tab, type the task file, Enter: the run starts once, nothing crashes."""
+    (workspace / "t.json").write_text(json.dumps({"name": "enter test", "tasks": [{"name": "a", "run": "true"}]}))
+    app = DevorchApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_logs(pilot)
+        await pilot.press("n")
+        await wait_until(pilot, showing(app, NewRunScreen, "#new-run-targets"), "new run form")
+        await pilot.press(*"ssh://someone@127.0.0.1:1", "tab", *"t.json", "enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, NewRunScreen), "form closed")
+        # no SSH key in this test's folders: the run fails at once, with the reason
+        await wait_until(pilot, lambda: pane.record is not None and pane.record.status == "failed", "run finished")
+        await pilot.pause()
+        assert len(app.run_store.list()) == 1
+        assert any("no SSH private key" in line for line in texts(pane))
+        assert app.screen is app.screen_stack[0]
+
+
+async def test_a_run_of_another_process_is_followed_from_disk(settings: Settings) -> None:
+    """A run written by another RunStore (as a headless `devorch-tui run` in another terminal does)
+    sends no events to the app: the pane follows its log file and record instead."""
+    elsewhere = RunStore(settings.paths.runs_dir)  # not the app's store: nothing reaches the app but files
+    run = elsewhere.open_run("tasks", "headless", ["vm1"], steps=["build", "test"])
+    run.step("vm1", "build", "running")
+    run.line("vm1", "build", "stdout", "first")
+    app = DevorchApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_logs(pilot)
+        await wait_until(pilot, lambda: pane.run_id == run.id and texts(pane) == ["first"], "the run shown from disk")
+        assert app.run_store.active(run.id) is None and pane.record is not None and pane.record.status == "running"
+
+        run.lines("vm1", "build", "stdout", [f"more {i}" for i in range(3)])
+        run.line("vm1", "build", "stderr", "a warning")
+        await wait_until(pilot, lambda: texts(pane)[-1] == "a warning", "new lines from the log file")
+        assert texts(pane) == ["first", "more 0", "more 1", "more 2", "a warning"]
+        run.step("vm1", "build", "ok", exit_code=0, duration=1.0)
+        run.step("vm1", "test", "running")
+        await wait_until(pilot, lambda: pane.task_list.rows_by_name["build"].status == "ok", "the step change from run.json")
+        assert pane.task_list.rows_by_name["test"].status == "running"
+
+        run.line("vm1", "test", "stdout", "last line")
+        run.step("vm1", "test", "failed", exit_code=2, duration=0.5)
+        run.finish()
+        await wait_until(pilot, lambda: pane.record is not None and pane.record.status == "failed", "the end of the run")
+        await wait_until(pilot, lambda: texts(pane)[-1] == "last line", "its last line")
+        assert "failed" in str(app.query_one("#logs-run").render())
+        assert texts(pane).count("first") == 1  # nothing shown twice
+
+
+async def test_a_past_run_shows_up_to_max_lines_without_a_flood_marker(settings: Settings) -> None:
+    store = RunStore(settings.paths.runs_dir)
+    run = store.open_run("tasks", "big", ["vm1"], steps=["s"])
+    run.lines("vm1", "s", "stdout", [f"n{i}" for i in range(50_000)])
+    run.finish("ok")
+    app = DevorchApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_logs(pilot)
+        await wait_until(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
+        await wait_until(pilot, lambda: pane.log_view.line_count == 50_000, "all 50,000 lines", 20)
+        assert texts(pane)[0] == "n0" and texts(pane)[-1] == "n49999"
+        assert not any("arrived faster" in line for line in pane.log_view.lines)
+        status = str(app.query_one("#logs-status").render())
+        assert "50,000 lines" in status and "not in view" not in status
+
+
+async def test_the_follow_state_shows_beside_a_long_ssh_target(settings: Settings) -> None:
+    app = DevorchApp(settings)
+    target = "ssh://a-long-user-name@build-server-number-one.lab.example.internal:22022"
+    async with app.run_test(size=(160, 45)) as pilot:
+        pane = await open_logs(pilot)
+        run = app.run_store.open_run("tasks", "wide", [target], steps=["s"])
+        await wait_until(pilot, lambda: pane.run_id == run.id and pane._hold is None, "run shown")
+        run.lines(target, "s", "stdout", [f"l{i}" for i in range(1500)])
+        await pilot.press("slash", *"l1", "enter")
+        await wait_until(pilot, lambda: pane.filter_text == "l1" and pane._hold is None, "filtered")
+        status = app.query_one("#logs-status")
+        await wait_until(pilot, lambda: "matching lines" in pane._status_text[0], "status updated")
+        shown = str(status.render())
+        assert len(shown) <= status.size.width < len(pane._status_text[0]) + len(" · following")  # too long for the line
+        assert shown.startswith("target ssh://a-long-user-name@") and "…" in shown  # the head gives way...
+        assert shown.endswith(" · following"), shown  # ...the follow state shows whole
+        pane.log_view.unfollow()
+        await wait_until(pilot, lambda: str(status.render()).endswith(" · paused: End or f follows"), "paused shown whole")
+
+
+async def test_quitting_asks_first_while_a_run_of_this_app_runs(settings: Settings) -> None:
+    app = DevorchApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_logs(pilot)
+        assert pane.unfinished_work() is None
+        run = app.run_store.open_run("tasks", "long", ["dev-x"], steps=["s"])
+        assert pane.unfinished_work() == "a task run on dev-x is running (quitting stops it)"
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitScreen), "the quit question")
+        assert "a task run on dev-x is running (quitting stops it)" in str(app.screen.query_one("#confirm-message").render())
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, QuitScreen), "question closed")
+        run.finish()
+        assert pane.unfinished_work() is None
+
+
+@pytest.mark.ssh
+async def test_cancel_a_real_ssh_run_from_the_pane(isolated_dirs: dict[str, Path], sshd) -> None:  # noqa: ANN001
+    """c, then confirm: the run ends as cancelled and its process on the target is gone."""
+    settings = load_settings(ssh_key=sshd.client_key, ssh_user=sshd.user)
+    (isolated_dirs["workspace"] / "long.json").write_text(
+        json.dumps({"name": "long", "tasks": [{"name": "wait", "run": "echo begun; sleep 3611"}, {"name": "after", "run": "true"}]})
+    )
+    app = DevorchApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_logs(pilot)
+        await pilot.press("n")
+        await wait_until(pilot, showing(app, NewRunScreen, "#new-run-targets"), "new run form")
+        await pilot.press(*sshd.url, "tab", *"long.json", "enter")
+        await wait_until(pilot, lambda: "begun" in texts(pane), "the task runs", 20)
+        assert sshd.processes("sleep 3611") != []
+
+        await pilot.press("c")
+        await wait_until(pilot, showing(app, ConfirmScreen, "#confirm"), "confirm")
+        await pilot.press("tab", "enter")  # from Cancel (the default) to "Stop run"
+        await wait_until(pilot, lambda: pane.record is not None and pane.record.status == "cancelled", "run cancelled", 20)
+        assert [row.status for row in pane.task_list.rows_by_name.values()] == ["cancelled", "skipped"]
+    check = subprocess.run(sshd.ssh_argv("pgrep -f 'sleep 361[1]' || echo gone"), capture_output=True, text=True, timeout=30)
+    assert check.stdout.strip() == "gone" and sshd.processes("sleep 3611") == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -347,6 +348,49 @@ async def test_stop_of_a_suspended_vm_fails_with_the_fix_then_force_stop_asks_fi
         assert ["stop", "dev-1", "--force"] in fleet.calls()
 
 
+async def test_start_suspend_restart_and_recover_failures_are_told_with_the_fix(fleet: FakeMultipass) -> None:
+    """Each failure ends in an error notification with the fix (naming the pane's keys), the busy mark
+    goes away and the VM keeps its state."""
+    fleet.add("stuck", "Unknown")
+    fleet.add("gone", "Deleted")
+    app = make_app(multipass_launch_timeout=1)
+    async with running(app) as pilot:
+        await open_pane(pilot, 5)
+        pane = pane_of(app)
+
+        async def fails(name: str, key: str, title: str, text: str, fix: str, state: str) -> None:
+            app._notifications.clear()
+            await select(pilot, name)
+            await pilot.press(key)
+            await wait_until(pilot, lambda: has_message(app, text), f"{title} failure", timeout=30)
+            assert has_message(app, f"Fix: {fix}"), messages(app)
+            assert any(n.title == title and n.severity == "error" for n in app._notifications)
+            await wait_until(pilot, lambda: name not in pane._busy and cell(app, name, "state") == state, f"{name} back to {state}", timeout=30)
+            assert fleet.shown_state(name) == state
+
+        await fails("stuck", "u", "Start stuck failed", "already running, but in an unknown state",
+                    "force stop it (X), then start it again (u)", "Unknown")
+        await fails("gone", "z", "Suspend gone failed", 'instance "gone" is deleted', "recover it (U) or purge it (P)", "Deleted")
+        fleet.fail_next("recover", 'recover failed: The following errors occurred:\ninstance "gone" does not exist', exit_code=2)
+        await fails("gone", "U", "Recover gone failed", 'instance "gone" does not exist', "check the name in the VM list (i refreshes it)", "Deleted")
+        fleet.set_delays(restart=30)
+        await fails("dev-1", "r", "Restart dev-1 failed", "Timed out waiting for instance to restart",
+                    "the instance may still be busy: check it in the VM list", "Restarting")
+
+
+async def test_recover_refuses_a_vm_that_is_not_deleted(fleet: FakeMultipass) -> None:
+    app = make_app()
+    async with running(app) as pilot:
+        await open_pane(pilot, 3)
+        await select(pilot, "dev-1")
+        await pilot.press("U")
+        await pilot.pause()
+        assert has_message(app, "dev-1 is not deleted (it is Running): only deleted VMs can be recovered.")
+        assert not has_message(app, "dev-1 recovered; it is stopped.")
+        assert not any(call[:1] == ["recover"] for call in fleet.calls())
+        assert "dev-1" not in pane_of(app)._busy
+
+
 async def test_delete_recover_and_purge_including_a_failed_purge(fleet: FakeMultipass) -> None:
     app = make_app()
     async with running(app) as pilot:
@@ -392,29 +436,79 @@ async def test_delete_recover_and_purge_including_a_failed_purge(fleet: FakeMult
         assert app.selected_vm in {"dev-1", "golden"}
 
 
-async def test_snapshot_of_a_running_vm_fails_then_works_stopped(fleet: FakeMultipass) -> None:
+async def test_snapshot_restore_and_clone_refuse_a_vm_that_is_not_stopped_up_front(fleet: FakeMultipass) -> None:
+    """No form and no confirmation for a VM multipass would refuse: say what to do first (with the key)."""
+    fleet.add("paused", "Suspended")
+    fleet.add("gone", "Deleted", snapshots=["old"])
     app = make_app()
+    async with running(app) as pilot:
+        await open_pane(pilot, 5)
+        calls_before = len(fleet.calls())
+        for name, expected in [
+            ("dev-1", "Stop dev-1 first (x): multipass can only "),
+            ("paused", "Stop paused first: it is suspended, so force stop it (X)."),
+            ("gone", "gone is deleted: recover it first (U)."),
+        ]:
+            await select(pilot, name)
+            for key, doing in (("S", "take snapshots of"), ("b", "restore"), ("c", "clone")):
+                app._notifications.clear()
+                await pilot.press(key)
+                await pilot.pause()
+                assert not isinstance(app.screen, (SnapshotForm, RestorePicker, CloneForm, ConfirmScreen)), (name, key)
+                assert has_message(app, expected), (name, key, messages(app))
+                if name == "dev-1":
+                    assert has_message(app, f"can only {doing} a stopped VM")
+        assert not [call for call in fleet.calls()[calls_before:] if call[0] in ("snapshot", "restore", "clone")]
+
+
+async def test_refusals_name_the_users_own_keys(fleet: FakeMultipass) -> None:
+    app = make_app(keymap={"vms.stop": "o", "vms.recover": "ctrl+r"})
     async with running(app) as pilot:
         await open_pane(pilot, 3)
         await select(pilot, "dev-1")
         await pilot.press("S")
         await pilot.pause()
-        assert isinstance(app.screen, SnapshotForm)
-        await pilot.press(*"before-upgrade", "enter")
-        await wait_until(pilot, lambda: has_message(app, "can only take snapshots of stopped instances"), "the failure")
-        assert has_message(app, "stop the instance first")
+        assert has_message(app, "Stop dev-1 first (o)")
+        fleet.set_state("web", "Deleted")
+        await pilot.press("i")
+        await wait_until(pilot, lambda: cell(app, "web", "state") == "Deleted", "web deleted", timeout=30)
+        await select(pilot, "web")
+        await pilot.press("c")
+        await pilot.pause()
+        assert has_message(app, "web is deleted: recover it first (^r).")
+
+
+async def test_snapshot_of_a_stopped_vm_with_the_rule_and_failures_naming_keys(fleet: FakeMultipass) -> None:
+    app = make_app()
+    async with running(app) as pilot:
+        await open_pane(pilot, 3)
         await select(pilot, "golden")
         await pilot.press("S")
         await pilot.pause()
+        assert isinstance(app.screen, SnapshotForm)
         await pilot.press(*"bad_name", "enter")
         await pilot.pause()
         assert isinstance(app.screen, SnapshotForm)  # invalid: the form stays with the rule
         error = app.screen.query_one("#snapshot-name-error")
         assert "letters, digits and hyphens" in str(error.render())
         await pilot.press(*["backspace"] * 8, *"v2", "tab", *"after tools", "enter")
-        await wait_until(pilot, lambda: has_message(app, "Took snapshot v2 of golden."), "the snapshot")
+        await wait_until(pilot, lambda: has_message(app, "Took snapshot v2 of golden."), "the snapshot", timeout=30)
         assert "v2" in fleet.instance("golden")["snapshots"]
-        await wait_until(pilot, lambda: cell(app, "golden", "snapshots") == "2", "the new count")
+        await wait_until(pilot, lambda: cell(app, "golden", "snapshots") == "2", "the new count", timeout=30)
+        # The VM started behind our back (another terminal): multipass refuses; the fix names the key.
+        fleet.fail_next("snapshot", "snapshot failed: Multipass can only take snapshots of stopped instances.", exit_code=2)
+        await pilot.press("S")
+        await pilot.pause()
+        await pilot.press(*"v3", "enter")
+        await wait_until(pilot, lambda: has_message(app, "can only take snapshots of stopped instances"), "the failure", timeout=30)
+        assert has_message(app, "Fix: stop the instance first (x), then retry")
+        fleet.fail_next("snapshot", "snapshot failed: Snapshot already exists: golden.v4", exit_code=2)
+        await pilot.press("S")
+        await pilot.pause()
+        await pilot.press(*"v4", "enter")
+        await wait_until(pilot, lambda: has_message(app, "Snapshot already exists"), "the second failure", timeout=30)
+        assert has_message(app, "Fix: pick another snapshot name (the detail panel below the list lists the ones taken)")
+        assert not any("devorch-tui vm" in message for message in messages(app)), "no CLI commands in the dashboard's fixes"
 
 
 async def test_restore_picks_a_snapshot_and_asks_first(fleet: FakeMultipass) -> None:
@@ -424,46 +518,48 @@ async def test_restore_picks_a_snapshot_and_asks_first(fleet: FakeMultipass) -> 
         await open_pane(pilot, 3)
         await select(pilot, "web")
         await pilot.press("b")
-        await wait_until(pilot, lambda: has_message(app, "web has no snapshots"), "the no-snapshot notice")
-        await select(pilot, "dev-1")  # running: multipass refuses
-        await pilot.press("b")
-        await wait_until(pilot, lambda: isinstance(app.screen, RestorePicker), "dev-1's picker")
-        await pilot.press("enter")
-        await pilot.pause()
-        await pilot.click("#confirm")
-        await wait_until(pilot, lambda: has_message(app, "can only restore snapshots of stopped instances"), "the failure")
-        assert cell(app, "dev-1", "state") == "Running"
+        await wait_until(pilot, lambda: has_message(app, "web has no snapshots. Press S to take one."), "the no-snapshot notice", timeout=30)
         await select(pilot, "golden")
         await pilot.press("b")
-        await wait_until(pilot, lambda: isinstance(app.screen, RestorePicker), "the picker")
+        await wait_until(pilot, lambda: isinstance(app.screen, RestorePicker), "the picker", timeout=30)
         options = app.screen.query_one(OptionList)
         assert [options.get_option_at_index(i).id for i in range(options.option_count)] == ["golden-image", "second"]
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.focused is not None and app.screen.focused.id == "cancel"
         assert "golden-image" in _text(app.screen.query_one("#confirm-message"))
         await pilot.click("#confirm")
-        await wait_until(pilot, lambda: has_message(app, "golden is back at snapshot golden-image."), "the restore")
+        await wait_until(pilot, lambda: has_message(app, "golden is back at snapshot golden-image."), "the restore", timeout=30)
         assert ["restore", "golden.golden-image", "--destructive"] in fleet.calls()
+        fleet.fail_next("restore", "restore failed: No such snapshot: golden.second", exit_code=2)
+        await pilot.press("b")
+        await wait_until(pilot, lambda: isinstance(app.screen, RestorePicker), "the picker again", timeout=30)
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        await pilot.click("#confirm")
+        await wait_until(pilot, lambda: has_message(app, "No such snapshot: golden.second"), "the failure", timeout=30)
+        assert has_message(app, "Fix: check the snapshot name: the detail panel below the list lists them")
 
 
 async def test_clone_with_suggested_name_and_failure(fleet: FakeMultipass) -> None:
     app = make_app()
     async with running(app) as pilot:
         await open_pane(pilot, 3)
-        await select(pilot, "dev-1")  # running: clone fails
+        await select(pilot, "golden")
+        fleet.fail_next("clone", "clone failed: The clone feature is not implemented on this backend.", exit_code=2)
         await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, CloneForm)
-        assert app.screen.query_one("#clone-name", Input).value == "dev-1-clone1"
+        assert app.screen.query_one("#clone-name", Input).value == "golden-clone1"
         await pilot.press("enter")
-        await wait_until(pilot, lambda: has_message(app, "can only clone stopped instances"), "the failure")
-        assert "dev-1-clone1" not in table_of(app).rows_by_name
-        await select(pilot, "golden")
+        await wait_until(pilot, lambda: has_message(app, "The clone feature is not implemented"), "the failure", timeout=30)
+        await wait_until(pilot, lambda: "golden-clone1" not in table_of(app).rows_by_name, "no half-made row", timeout=30)
+        assert "golden" not in pane_of(app)._busy
         await pilot.press("c")
         await pilot.pause()
         await pilot.press("enter")
-        await wait_until(pilot, lambda: has_message(app, "Cloned golden to golden-clone1"), "the clone")
+        await wait_until(pilot, lambda: has_message(app, "Cloned golden to golden-clone1"), "the clone", timeout=30)
         await settle(pilot, fleet, "golden-clone1", "Stopped")
 
 
@@ -518,7 +614,7 @@ async def test_launch_failure_is_reported_and_the_row_goes_away(fake_multipass: 
         app.screen.query_one("#launch-name", Input).value = "proj-2"
         await pilot.click("#launch")
         await wait_until(pilot, lambda: has_message(app, "timed out waiting for response"), "the failure")
-        assert has_message(app, "force stop it and start it again")
+        assert has_message(app, "check it in the VM list (i refreshes it); if it stays Unknown, force stop it (X) and start it again (u)")
         await wait_until(pilot, lambda: table_of(app).row_count == 0, "the launching row removed")
 
 
@@ -538,9 +634,12 @@ async def test_no_vm_actions_say_so_and_launch_cancel_launches_nothing(fake_mult
 
 
 @contextlib.contextmanager
-def _fake_suspend(entered: list[bool]) -> Iterator[None]:
+def _fake_suspend(entered: list[bool], resumed: list[bool] | None = None) -> Iterator[None]:
+    """Like App.suspend(): the app only resumes when the block ends normally (no try/finally there)."""
     entered.append(True)
     yield
+    if resumed is not None:
+        resumed.append(True)
 
 
 async def test_shell_suspends_the_app_and_runs_multipass_shell(fleet: FakeMultipass, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -562,6 +661,134 @@ async def test_shell_suspends_the_app_and_runs_multipass_shell(fleet: FakeMultip
         await wait_until(pilot, lambda: fleet.shown_state("web") == "Running", "shell auto-started web")
 
 
+async def test_shell_refuses_a_deleted_vm_and_reports_multipass_failures(fleet: FakeMultipass, monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet.add("gone", "Deleted")
+    app = make_app()
+    entered: list[bool] = []
+    resumed: list[bool] = []
+    async with running(app) as pilot:
+        await open_pane(pilot, 4)
+        monkeypatch.setattr(app, "suspend", lambda: _fake_suspend(entered, resumed))
+        await select(pilot, "gone")
+        await pilot.press("e")
+        await pilot.pause()
+        assert has_message(app, "No shell in gone: it is deleted; recover it first (U).")
+        assert entered == [] and not any(call[:1] == ["shell"] for call in fleet.calls())
+        # multipass itself fails (its message went to the terminal, which the app hides again): told here
+        await select(pilot, "web")
+        fleet.fail_next("shell", "shell failed: ssh failed to authenticate: 'Access denied'\n", exit_code=2)
+        await pilot.press("e")
+        await wait_until(pilot, lambda: has_message(app, "ssh failed to authenticate"), "the shell failure", timeout=30)
+        assert entered == resumed == [True], "the app came back from the failed shell"
+        assert any(n.title == "Shell in web failed" and n.severity == "error" for n in app._notifications)
+        # the user's own exit code (1.17 passes the inner shell's on) is not a failure
+        app._notifications.clear()
+        fleet.set_version("1.17.0-dev.1+g0")
+        monkeypatch.setenv("SHELL", "/bin/false")
+        await pilot.press("e")
+        await wait_until(pilot, lambda: len(resumed) == 2, "the second shell", timeout=30)
+        await pilot.pause(0.2)
+        assert not any(n.severity == "error" for n in app._notifications), messages(app)
+
+
+async def test_name_column_shrinks_when_the_longest_name_goes(fleet: FakeMultipass) -> None:
+    from textual.widgets.data_table import ColumnKey
+
+    app = make_app()
+    async with running(app) as pilot:
+        await open_pane(pilot, 3)
+        table = table_of(app)
+        await pilot.pause()
+        narrow = table.columns[ColumnKey("name")].content_width
+        width = table.virtual_size.width
+        long_name = "a" + "b" * 61 + "c"
+        fleet.add(long_name, "Stopped")
+        await pilot.press("i")
+        await wait_until(pilot, lambda: table.columns[ColumnKey("name")].content_width == 63, "the wide column", timeout=30)
+        assert table.virtual_size.width > SIZE[0], "the Snaps column is pushed off screen meanwhile"
+        fleet.remove(long_name)
+        await pilot.press("i")
+        await wait_until(pilot, lambda: long_name not in table.rows_by_name, "the long name gone", timeout=30)
+        await pilot.pause()
+        assert table.columns[ColumnKey("name")].content_width == narrow
+        assert table.virtual_size.width == width <= SIZE[0]
+
+
+async def test_quit_names_the_lifecycle_action_running(fleet: FakeMultipass) -> None:
+    from devorch_tui.ui.app import QuitScreen
+
+    fleet.set_delays(stop=3)
+    app = make_app()
+    async with running(app) as pilot:
+        await open_pane(pilot, 3)
+        pane = pane_of(app)
+        assert pane.unfinished_work() is None
+        await select(pilot, "dev-1")
+        await pilot.press("x")
+        await pilot.pause()
+        assert pane.unfinished_work() == "stopping dev-1"
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitScreen)
+        assert "stopping dev-1" in _text(app.screen.query_one("#confirm-message"))
+        assert app.screen.focused is not None and app.screen.focused.id == "cancel"
+        await pilot.press("escape")
+        await settle(pilot, fleet, "dev-1", "Stopped")
+        assert pane.unfinished_work() is None
+
+
+async def test_every_destructive_modal_has_cancel_focused(fleet: FakeMultipass) -> None:
+    fleet.set_state("web", "Deleted")
+    app = make_app()
+    async with running(app) as pilot:
+        await open_pane(pilot, 3)
+
+        async def asks_with_cancel_focused(vm: str, *keys: str) -> None:
+            await select(pilot, vm)
+            for key in keys:
+                await pilot.press(key)
+                if key == "b":  # the snapshot picker comes first (after the snapshots are listed)
+                    await wait_until(pilot, lambda: isinstance(app.screen, RestorePicker), "the picker", timeout=30)
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), f"the question after {keys}", timeout=30)
+            assert app.screen.focused is not None and app.screen.focused.id == "cancel", keys
+            await pilot.press("enter")  # Enter on the focused Cancel: nothing happens
+            await pilot.pause()
+            assert not isinstance(app.screen, ConfirmScreen)
+
+        await asks_with_cancel_focused("dev-1", "d")  # delete
+        await asks_with_cancel_focused("dev-1", "X")  # force stop
+        await asks_with_cancel_focused("dev-1", "T")  # tear down
+        await asks_with_cancel_focused("web", "P")  # purge
+        await asks_with_cancel_focused("golden", "b", "enter")  # restore (after the picker)
+        assert not [call for call in fleet.calls() if call[0] in ("delete", "stop", "purge", "restore")]
+        assert fleet.shown_state("dev-1") == "Running" and fleet.shown_state("web") == "Deleted"
+
+
+async def test_launch_form_refuses_non_ascii_digits(fake_multipass: FakeMultipass) -> None:
+    app = make_app()
+    async with running(app) as pilot:
+        await open_pane(pilot, 0)
+        for field, value, error in [
+            ("cpus", "²", "'²' is not a CPU count"),
+            ("cpus", "٣", "'٣' is not a CPU count"),
+            ("memory", "٤G", "'٤G' is not a size"),
+            ("disk", "٢٠G", "'٢٠G' is not a size"),
+        ]:
+            await pilot.press("n")
+            await pilot.pause()
+            form = app.screen
+            assert isinstance(form, LaunchForm)
+            form.query_one("#launch-name", Input).value = "proj-1"
+            form.query_one(f"#launch-{field}", Input).value = value
+            await pilot.click("#launch")
+            await pilot.pause()
+            assert app.screen is form, "the form stays open with the message"
+            assert error in str(form.query_one(f"#launch-{field}-error").render())
+            await pilot.press("escape")
+            await pilot.pause()
+        assert not any(call[:1] == ["launch"] for call in fake_multipass.calls())
+
+
 async def test_palette_runs_vm_actions_and_t_opens_a_task_run(fleet: FakeMultipass) -> None:
     app = make_app()
     async with running(app) as pilot:
@@ -578,6 +805,35 @@ async def test_palette_runs_vm_actions_and_t_opens_a_task_run(fleet: FakeMultipa
         assert app.query_one("#panes", TabbedContent).active == "tab-logs"
         assert type(app.screen).__name__ == "NewRunScreen"
         assert app.selected_vm == "golden"
+
+
+async def test_stopped_vms_show_what_they_are_given_and_a_deleted_vm_says_so(fleet: FakeMultipass) -> None:
+    """`info` has no runtime data for a stopped VM: CPUs and the memory/disk totals come from `get`."""
+    fleet.add("gone", "Deleted")
+    app = make_app()
+    async with running(app) as pilot:
+        await open_pane(pilot, 4)
+        await wait_until(pilot, lambda: cell(app, "web", "cpus") == "1", "web's CPUs from get", timeout=30)
+        assert cell(app, "web", "memory") == "-/1.0G" and cell(app, "web", "disk") == "-/5.0G"
+        assert ["get", "--raw", "local.web.cpus"] in fleet.calls()
+        assert not any(call[:1] == ["get"] and "local.gone.cpus" in call for call in fleet.calls()), "not for a deleted VM"
+        assert not any(call[:1] == ["get"] and "local.dev-1.cpus" in call for call in fleet.calls()), "info tells for a running VM"
+        await select(pilot, "web")
+        info = app.query_one("#vm-detail-info")
+        await wait_until(pilot, lambda: "-/5.0G" in _text(info), "web's detail", timeout=30)
+        assert re.search(r"CPUs\s+1\b", _text(info)) and re.search(r"Memory\s+-/1\.0G", _text(info))
+        snapshots = app.query_one("#vm-detail-snapshots")
+        await wait_until(pilot, lambda: "None yet. Press S to take one." in _text(snapshots), "web's snapshots", timeout=30)
+        await select(pilot, "dev-1")
+        await wait_until(pilot, lambda: "Snapshots (1)" in _text(snapshots), "dev-1's snapshots", timeout=30)
+        await select(pilot, "gone")
+        await wait_until(pilot, lambda: "recover it (U) first" in _text(snapshots), "gone's snapshots", timeout=30)
+        assert "Stop the VM" not in _text(snapshots)
+        # resized while stopped (in another terminal): selecting the VM fetches what it is given again
+        with fleet.store.locked() as data:
+            data["instances"]["web"]["cpus"] = 3
+        await select(pilot, "web")
+        await wait_until(pilot, lambda: cell(app, "web", "cpus") == "3", "web's new CPU count", timeout=30)
 
 
 async def test_detail_panel_shows_info_and_snapshots(fleet: FakeMultipass) -> None:
@@ -620,6 +876,19 @@ def test_human_bytes() -> None:
     assert human_bytes(512 * 1024**2) == "512M"
     assert human_bytes(int(1.5 * 1024**3)) == "1.5G"
     assert human_bytes(20 * 1024**3) == "20G"
+
+
+def test_a_stopped_vm_shows_what_it_is_given_a_running_one_what_info_measured() -> None:
+    from devorch_tui.services.multipass_models import Instance, InstanceInfo, InstanceResources
+    from devorch_tui.ui.widgets.vm_table import vm_row
+
+    resources = InstanceResources(cpus=2, memory=4 * 1024**3, disk=20 * 1024**3)
+    stopped = vm_row(Instance(name="a", state="Stopped"), InstanceInfo(name="a", state="Stopped"), None, resources)
+    assert (stopped.cpus, stopped.memory_used, stopped.memory_total, stopped.disk_total) == (2, None, 4 * 1024**3, 20 * 1024**3)
+    measured = InstanceInfo(name="b", state="Running", cpu_count=4, memory_used=1, memory_total=3 * 1024**3, disk_used=1, disk_total=9)
+    running = vm_row(Instance(name="b", state="Running"), measured, None, resources)
+    assert (running.cpus, running.memory_total, running.disk_total) == (4, 3 * 1024**3, 9)
+    assert vm_row(Instance(name="c", state="Stopped")).cells()["memory"].plain == "-"
 
 
 def test_rows_sort_missing_values_last() -> None:

@@ -49,6 +49,8 @@ async def fleet_shown(pilot: Pilot) -> None:
     while not (
         pane.table.row_count == 5
         and pane.table.get_cell("dev-api", "cpus").plain == "4"
+        and pane.table.get_cell("golden", "cpus").plain == "2"  # a stopped VM's resources come from `get`
+        and pane.table.get_cell("scratch", "cpus").plain == "1"
         and pane._detail_state is not None
         and pane._detail_state[0] == "dev-api"
         and pane._detail_state[2] is not None

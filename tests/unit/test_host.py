@@ -14,7 +14,7 @@ import pytest
 from devorch_tui import cli
 from devorch_tui.config import Settings
 from devorch_tui.services import host
-from devorch_tui.services.host import GiB, HostFacts, MultipassFacts
+from devorch_tui.services.host import GB, GiB, HostFacts, MultipassFacts
 
 REFERENCE = Path("/work/shared/reference/multipass-json")
 # `multipass version --format json` as multipass 1.16.3 prints it (4-space indent, sorted keys).
@@ -177,13 +177,38 @@ def test_unknown_memory_is_a_warning() -> None:
     assert result(healthy(memory_bytes=None), "memory").status == "warn"
 
 
-@pytest.mark.parametrize(("gib", "status"), [(10, "fail"), (49.5, "fail"), (50, "warn"), (99, "warn"), (100, "ok")])
-def test_disk_thresholds(gib: float, status: str) -> None:
-    check = result(healthy(disk_free_bytes=int(gib * GiB)), "disk")
+@pytest.mark.parametrize(("gb", "status"), [(10, "fail"), (49.5, "fail"), (50, "warn"), (99, "warn"), (100, "ok")])
+def test_disk_thresholds_and_detail_use_one_unit(gb: float, status: str) -> None:
+    check = result(healthy(disk_free_bytes=int(gb * GB)), "disk")
     assert check.status == status
-    assert "/home/dev/.local/share/devorch-tui" in check.detail
+    assert "/home/dev/.local/share/devorch-tui" in check.detail and "data folder" in check.detail
+    assert "GiB" not in check.detail and f"{gb:.0f} GB free" in check.detail
     if status == "fail":
-        assert "multipass purge" in check.fix
+        assert "multipass purge" in check.fix and "50 GB is needed" in check.detail
+
+
+def test_disk_is_measured_where_multipass_keeps_its_vms(tmp_path: Path) -> None:
+    storage, data = tmp_path / "multipassd", tmp_path / "data"
+    assert host.disk_target("Linux", data, storage) == (data, False)  # no multipass storage: the data folder
+    storage.mkdir()
+    assert host.disk_target("Linux", data, storage) == (storage, True)
+    assert host.MULTIPASS_STORAGE["Linux"] == Path("/var/snap/multipass/common")
+    assert host.MULTIPASS_STORAGE["Darwin"] == Path("/var/root/Library/Application Support/multipassd")
+    check = result(healthy(disk_path=storage, disk_is_multipass=True, disk_free_bytes=120 * GB), "disk")
+    assert check.status == "ok" and str(storage) in check.detail and "multipass's VM storage" in check.detail
+
+
+def test_disk_storage_folder_closed_to_the_user_is_measured_on_its_volume(tmp_path: Path) -> None:
+    """macOS: /var/root is not readable by users, so stat() of its multipassd folder fails with EACCES."""
+
+    class Closed(type(tmp_path)):  # type: ignore[misc]
+        def exists(self, *args: object, **kwargs: object) -> bool:
+            raise PermissionError(13, "Permission denied")
+
+    storage = Closed(tmp_path / "root" / "Library" / "multipassd")
+    assert host.disk_target("Darwin", tmp_path / "data", storage) == (storage, True)
+    # Not there (or not readable): the nearest parent that can be measured is, on the same volume.
+    assert host._disk_free(tmp_path / "root" / "Library" / "multipassd") is not None
 
 
 def test_missing_ssh_tools_fail_with_the_package_to_install() -> None:

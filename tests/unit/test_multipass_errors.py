@@ -65,9 +65,11 @@ REFERENCE_ERRORS = [
     (
         "set",
         2,
-        "set failed: Invalid setting 'local.vm1.cpus=4': Instance must be stopped for modification\n",
+        "Cannot update instance settings; instance: vm1; reason: Instance must be stopped for modification\n",
         K.MUST_BE_STOPPED,
     ),
+    ("get", 2, "Cannot obtain instance settings; instance: nope; reason: No such instance\n", K.NOT_FOUND),
+    ("launch", 2, 'launch failed: Unable to find an image matching "nope" in remote "".\n', K.NOT_FOUND),
     ("list", 2, "list failed: The snapshots feature is not implemented on this backend.\n", K.NOT_SUPPORTED),
     ("clone", 2, "clone failed: The clone feature is not implemented on this backend.\n", K.NOT_SUPPORTED),
     (
@@ -79,7 +81,7 @@ REFERENCE_ERRORS = [
     ),
     ("stop", 2, "stop failed: Cannot shut down suspended instance x.\nUse --force to power it off.\n", K.OTHER),
     ("launch", 2, "launch failed: Invalid arguments supplied\nInvalid memory size value supplied: 64M.\n", K.OTHER),
-    ("set", 2, "set failed: Invalid setting 'local.vm1.disk=1G': Disk can only be expanded\n", K.OTHER),
+    ("set", 1, "Invalid setting 'local.vm1.disk=1G': Disk can only be expanded\n", K.OTHER),
     ("launch", 2, "launch failed: Missing bridges\nInvalid network options supplied\n", K.OTHER),
     ("launch", 1, "Could not load cloud-init configuration: bad file\n", K.OTHER),
     ("list", 1, "IP addresses are not applicable in conjunction with listing snapshots\n", K.OTHER),
@@ -100,6 +102,31 @@ def test_reference_errors_map_to_their_kind(command: str, code: int, stderr: str
     assert "failed: " not in error.message[len(f"multipass {command} failed: ") :], "prefix must not repeat"
     if kind is not K.OTHER:
         assert error.hint, "every known kind carries a fix"
+
+
+def test_fixes_name_the_right_command() -> None:
+    exists = MultipassError.from_result("snapshot", 2, "snapshot failed: Snapshot already exists: vm1.golden\n")
+    assert exists.hint == "pick another snapshot name (`devorch-tui vm snapshots NAME` lists the ones taken)"
+    missing = MultipassError.from_result("restore", 2, "restore failed: No such snapshot: vm1.snap9\n")
+    assert missing.hint == "check the snapshot name: `devorch-tui vm snapshots NAME` lists them"
+    image = MultipassError.from_result("launch", 2, 'launch failed: Unable to find an image matching "nope" in remote "".\n')
+    assert image.kind is K.NOT_FOUND and "`devorch-tui vm images`" in (image.hint or "")
+    assert "instance" not in (image.hint or "")
+
+
+def test_hint_for_names_actions_another_way_and_keeps_one_text() -> None:
+    """The dashboard writes the same fix with its keys (one text per fix, two ways to say the action)."""
+    error = MultipassError.from_result("snapshot", 2, "snapshot failed: Multipass can only take snapshots of stopped instances.\n")
+    assert error.hint == "stop the instance first (`devorch-tui vm stop NAME`), then retry"
+    assert error.hint_for({"stop": "x"}) == "stop the instance first (x), then retry"
+    suspended = MultipassError.from_result("stop", 2, "stop failed: Cannot shut down suspended instance x.\nUse --force to power it off.\n")
+    assert suspended.hint_for({"force_stop": "X"}) == "use force stop (X) to power it off"
+    assert suspended.hint_for({}) == suspended.hint
+    explicit = MultipassError("boom", hint="do {this} by hand")
+    assert explicit.hint_for({"this": "x"}) == "do {this} by hand", "an explicit fix is kept as it is"
+    replaced = MultipassError.from_result("snapshot", 2, "snapshot failed: Multipass can only take snapshots of stopped instances.\n")
+    replaced.hint = "something else"
+    assert replaced.hint_for({"stop": "x"}) == "something else"
 
 
 def test_not_found_message_keeps_the_instance_name() -> None:

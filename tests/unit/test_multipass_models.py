@@ -358,3 +358,17 @@ def test_instance_model_helpers() -> None:
     assert Instance(name="a", state="Starting").is_transitional
     assert Instance(name="a", state="Deleted").is_deleted
     assert Instance(name="a", state="Running", ipv4=["N/A", "192.168.64.5"]).address == "192.168.64.5"
+
+
+def test_parse_human_size_reads_what_multipass_get_prints() -> None:
+    from devorch_tui.services.multipass_models import InstanceResources, parse_human_size
+
+    assert parse_human_size("4.0GiB") == 4 * 1024**3
+    assert parse_human_size("950.4MiB") == round(950.4 * 1024**2)
+    assert parse_human_size("512B") == 512
+    assert parse_human_size("1073741824") == 1024**3
+    for bad in ("", "4G", "٣GiB", "lots"):
+        assert parse_human_size(bad) is None, bad
+    resources = InstanceResources.from_settings("2\n", "4.0GiB\n", "20.0GiB\n")
+    assert (resources.cpus, resources.memory, resources.disk) == (2, 4 * 1024**3, 20 * 1024**3)
+    assert InstanceResources.from_settings("²", "", "") == InstanceResources()

@@ -238,12 +238,12 @@ def test_format_duration() -> None:
 # ------------------------------------------------------------------ project request checks (no VM needed)
 
 from devorch_tui.services.golden import golden_comment, parse_golden_comment  # noqa: E402
-from devorch_tui.services.provision import (  # noqa: E402
-    ProvisionError,
-    ProvisionRequest,
+from devorch_tui.services.provision import ProvisionRequest, project_vm_name  # noqa: E402
+from devorch_tui.services.repos import (  # noqa: E402
+    RepoError,
+    bundle_clone_command,
     clone_command,
     parse_repo_url,
-    project_vm_name,
     validate_branch,
 )
 
@@ -267,6 +267,34 @@ def test_repository_urls_accepted(url: str, uses_ssh: bool, directory: str) -> N
 
 
 @pytest.mark.parametrize(
+    ("url", "local"),
+    [
+        ("https://github.com/org/demo.git", None),
+        ("git@github.com:org/demo.git", None),
+        ("file:///srv/git/demo.git", "/srv/git/demo.git"),
+        ("file://localhost/srv/my%20repo", "/srv/my repo"),
+        ("/srv/git/demo.git", "/srv/git/demo.git"),
+    ],
+)
+def test_repositories_on_this_machine_are_recognised(url: str, local: str | None) -> None:
+    """A path or file:// URL names a folder here, which the VM cannot see: it is sent as a bundle."""
+    assert parse_repo_url(url).local == (Path(local) if local else None)
+
+
+def test_relative_and_home_paths_are_made_absolute_here(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert parse_repo_url("./demo").local == tmp_path / "demo"
+    assert parse_repo_url("~/src/demo.git").local == tmp_path / "home" / "src" / "demo.git"
+
+
+def test_file_url_of_another_host_is_refused() -> None:
+    with pytest.raises(RepoError, match="names a folder on the host 'server'") as caught:
+        parse_repo_url("file://server/srv/demo.git")
+    assert "file:///path/to/repo" in caught.value.hint
+
+
+@pytest.mark.parametrize(
     ("url", "problem"),
     [
         ("", "empty"),
@@ -278,7 +306,7 @@ def test_repository_urls_accepted(url: str, uses_ssh: bool, directory: str) -> N
     ],
 )
 def test_repository_urls_refused_with_a_reason(url: str, problem: str) -> None:
-    with pytest.raises(ProvisionError) as caught:
+    with pytest.raises(RepoError) as caught:
         parse_repo_url(url)
     assert problem in caught.value.message
     assert "https://github.com/org/repo.git" in caught.value.hint
@@ -292,9 +320,10 @@ def test_credentials_in_a_url_are_masked_for_display() -> None:
 
 
 def test_ssh_url_needs_agent_forwarding() -> None:
-    with pytest.raises(ProvisionError) as caught:
+    with pytest.raises(DevorchError) as caught:
         ProvisionRequest("demo", "git@github.com:org/demo.git").checked()
     assert "--forward-agent" in caught.value.hint
+    assert "the box in the dashboard's form" in caught.value.hint  # the same message serves the TUI form
 
 
 def test_request_checks_sizes_and_names_before_anything_runs() -> None:
@@ -309,7 +338,7 @@ def test_request_checks_sizes_and_names_before_anything_runs() -> None:
 def test_branch_names() -> None:
     assert validate_branch("release/1.2") == "release/1.2"
     for bad in ("-x", "a b", "a..b", "x.lock", "/x", "x/"):
-        with pytest.raises(ProvisionError):
+        with pytest.raises(RepoError):
             validate_branch(bad)
 
 
@@ -318,10 +347,38 @@ def test_clone_command_quotes_every_value() -> None:
     command = clone_command(repo, "feature/x")
     assert command.endswith("git clone --branch feature/x -- https://example.org/o/r.git \"$HOME\"/r")
     assert "GIT_TERMINAL_PROMPT=0" in command
-    hostile = parse_repo_url("/srv/it's;touch$IFS/tmp/x`id`.git")
+    hostile = parse_repo_url("git://example.org/it's;touch$IFS/tmp/x`id`.git")
     assert clone_command(hostile, None).endswith(
-        "git clone -- '/srv/it'\"'\"'s;touch$IFS/tmp/x`id`.git' \"$HOME\"/project"
+        "git clone -- 'git://example.org/it'\"'\"'s;touch$IFS/tmp/x`id`.git' \"$HOME\"/project"
     )
+
+
+def test_bundle_clone_command_quotes_every_value_and_runs_for_real(tmp_path: Path) -> None:
+    """The command that clones an uploaded bundle, run with real git and sh: it clones the branch,
+    deletes the bundle, and points origin at the given URL (or removes it)."""
+    import os
+    import subprocess
+
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "home"), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    src = tmp_path / "it's $src"
+    for argv in (["git", "init", "-q", "-b", "main", str(src)], ["git", "-C", str(src), "commit", "-q", "--allow-empty", "-m", "one"], ["git", "-C", str(src), "branch", "feature/x"]):
+        subprocess.run(argv, check=True, env=env)
+    (tmp_path / "home").mkdir()
+    repo = parse_repo_url(str(src))
+    for origin, expected in (("https://example.org/o/r.git", "https://example.org/o/r.git\n"), (None, "")):
+        bundle = tmp_path / "home" / "a;b $(id).bundle"
+        subprocess.run(["git", "-C", str(src), "bundle", "create", str(bundle), "--all"], check=True, env=env, capture_output=True)
+        command = bundle_clone_command(repo, "feature/x", str(bundle), origin)
+        assert "'" in command and "$(id)" not in command.replace("'" + str(bundle) + "'", "")  # only ever quoted
+        done = subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True)
+        clone = tmp_path / "home" / "project"
+        assert done.returncode == 0, done.stderr
+        assert not bundle.exists()
+        head = subprocess.run(["git", "-C", str(clone), "branch", "--show-current"], env=env, capture_output=True, text=True)
+        assert head.stdout.strip() == "feature/x"
+        remotes = subprocess.run(["git", "-C", str(clone), "remote", "get-url", "origin"], env=env, capture_output=True, text=True)
+        assert remotes.stdout == expected
+        subprocess.run(["rm", "-rf", str(clone)], check=True)
 
 
 def test_project_vm_names() -> None:
@@ -334,6 +391,23 @@ def test_golden_comment_round_trip() -> None:
     assert golden_comment("python", sha) == f"template=python sha256={sha}"
     assert parse_golden_comment(golden_comment("python", sha)) == ("python", sha)
     assert parse_golden_comment("made by hand") is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["my python", "python ", " x", 'say "hi"', "back\\slash", "line\nbreak", "tab\there", "ünïcödé ☃", "a=b sha256=c", "", "x\"", "\""],
+)
+def test_golden_comment_round_trip_with_odd_template_names(name: str) -> None:
+    sha = "0123456789abcdef" * 4
+    comment = golden_comment(name, sha)
+    assert "\n" not in comment
+    assert parse_golden_comment(comment) == (name, sha)
+
+
+def test_golden_comments_written_before_stay_readable() -> None:
+    sha = "b" * 64
+    assert parse_golden_comment(f"template=nodejs sha256={sha}") == ("nodejs", sha)
+    assert parse_golden_comment(f"built by hand; template=py-3.12 sha256={sha} (ok)") == ("py-3.12", sha)
 
 
 # ------------------------------------------------------------------------------------ golden lock
@@ -352,6 +426,24 @@ async def test_golden_lock_serialises_in_process(settings) -> None:  # noqa: ANN
 
     await asyncio.gather(operation("a"), operation("b"))
     assert events == ["a in", "a out", "b in", "b out"]
+
+
+async def test_golden_lock_says_what_its_holder_does(settings) -> None:  # noqa: ANN001
+    from devorch_tui.services.golden import golden_lock
+
+    lock = golden_lock(settings, "golden")
+    waits: list[str] = []
+    async with lock.held("the golden image build"):
+        assert lock.holder() == "the golden image build"
+        assert lock.path.read_text() == "the golden image build"  # for waiters in other processes
+        waiter = asyncio.create_task(lock.acquire("provisioning dev-a", on_wait=waits.append))
+        await asyncio.sleep(0.05)
+        assert not waiter.done()
+    await waiter
+    assert waits == ["the golden image build"]
+    assert lock.holder() == "provisioning dev-a"
+    lock.release()
+    assert lock.holder() is None and lock.path.read_text() == ""
     assert golden_lock(settings, "golden") is golden_lock(settings, "golden")
     assert golden_lock(settings, "golden") is not golden_lock(settings, "other")
 
@@ -373,9 +465,12 @@ async def test_golden_lock_waits_for_another_process(settings) -> None:  # noqa:
         stdout=asyncio.subprocess.PIPE,
     )
     assert await holder.stdout.readline() == b"held\n"
+    lock.path.write_text("the golden image build")  # what the holder (another devorch-tui) wrote
+    waits: list[str] = []
     with pytest.raises(asyncio.TimeoutError):
-        await asyncio.wait_for(lock.acquire(), 0.5)
+        await asyncio.wait_for(lock.acquire(on_wait=waits.append), 0.5)
     assert not lock.locked()  # a cancelled wait leaves nothing held
+    assert waits == ["the golden image build in another devorch-tui process"]
     holder.stdin.close()
     await holder.wait()
     await lock.acquire()
@@ -392,7 +487,7 @@ def test_a_url_password_reaches_git_through_the_environment_not_the_command(tmp_
     import subprocess
     import threading
 
-    from devorch_tui.services.provision import clone_env
+    from devorch_tui.services.repos import clone_env
 
     seen: list[str] = []
 

@@ -272,3 +272,25 @@ def test_bad_targets_are_refused(store: RunStore) -> None:
         store.open_run("tasks", "demo", [])
     with pytest.raises(RunError, match="listed twice"):
         store.open_run("tasks", "demo", ["a", "a"])
+
+
+def test_carriage_returns_leave_what_a_terminal_shows(store: RunStore) -> None:
+    run = store.open_run("tasks", "demo", ["t"])
+    run.block("t", "s", "stdout", "progress 10%\rprogress 50%\rprogress 100%\nplain\ncrlf line\r\n\r\rlast\r")
+    assert [event.text for event in store.read_lines(run.id, "t")] == ["progress 100%", "plain", "crlf line", "last"]
+
+
+def test_a_target_cut_off_by_a_cancel_is_cancelled(store: RunStore) -> None:
+    """Cancelled while connecting (no step ever ran): the target is cancelled, not "ok" with every step skipped."""
+    run = store.open_run("tasks", "demo", ["a"], steps=["one", "two"])
+    final = run.finish("cancelled", "cancelled")
+    assert final.targets[0].status == "cancelled"
+    assert [s.status for s in final.targets[0].steps] == ["skipped", "skipped"]
+
+
+def test_a_step_cut_off_by_a_cancel_keeps_its_duration(store: RunStore) -> None:
+    run = store.open_run("tasks", "demo", ["a"], steps=["one"])
+    run.step("a", "one", "running")
+    final = run.finish("cancelled", "cancelled")
+    (step,) = final.targets[0].steps
+    assert step.status == "cancelled" and step.duration is not None and step.duration >= 0

@@ -62,3 +62,30 @@ def test_key_problems_reports_loose_permissions(tmp_path) -> None:
     problems = sshkeys.key_problems(private)
     assert any("must be 600" in p for p in problems)
     assert any("public key" in p and "missing" in p for p in problems)
+
+
+def test_a_damaged_public_key_names_its_file_and_the_fix(tmp_path, capsys, monkeypatch) -> None:
+    """Not the .env field message (`SSH_PUBLIC_KEY: ...`): the .pub file, and how to remake it."""
+    import asyncio
+
+    from devorch_tui.cli import main
+
+    monkeypatch.setenv("DEVORCH_DATA_DIR", str(tmp_path / "data"))
+    from devorch_tui.config import load_settings
+
+    private = load_settings().paths.dedicated_key
+    asyncio.run(sshkeys.generate_keypair(private))
+    pub = sshkeys.public_path(private)
+    pub.write_text(pub.read_text()[:40] + "\n")  # cut short
+    with pytest.raises(sshkeys.KeyError_) as info:
+        sshkeys.read_keypair(private)
+    assert str(pub) in info.value.message and "SSH_PUBLIC_KEY" not in info.value.message
+    assert f"ssh-keygen -y -f {private}" in (info.value.hint or "") and "--force" in (info.value.hint or "")
+    before = private.read_bytes()
+    assert main(["keygen"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: the public key {pub}" in err and "fix: remake it" in err and "Traceback" not in err
+    assert private.read_bytes() == before  # nothing replaced without --force
+    assert main(["keygen", "--force"]) == 0
+    assert validate_ssh_public_key(pub.read_text())
+    assert private.read_bytes() != before

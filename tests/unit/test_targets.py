@@ -142,3 +142,27 @@ def test_long_lines_are_cut_on_utf8_boundaries() -> None:
     pieces = _split_long(text.encode())
     assert "".join(pieces) == text and all(len(piece.encode()) <= MAX_LINE for piece in pieces)
     assert _utf8_cut(b"x" * MAX_LINE, MAX_LINE) == MAX_LINE and _utf8_cut(b"ab", MAX_LINE) == 2
+
+
+def test_long_lines_are_never_cut_inside_a_secret() -> None:
+    from devorch_tui.services.agent import MAX_LINE, _safe_cut, _split_long
+
+    secret = b"pa55word-x"
+    line = b"a" * (MAX_LINE - 4) + secret + b" tail"  # the plain cut falls inside the secret
+    pieces = _split_long(line, [secret])
+    assert pieces[0] == "a" * (MAX_LINE - 4) and pieces[1] == "pa55word-x tail"
+    assert _safe_cut(b"x" * 10 + b"pa", 12, [secret]) == 10  # its beginning ends the data: the rest may follow
+    assert _safe_cut(b"x" * 10 + b"py", 12, [secret]) == 12
+    assert _safe_cut(b"x" * 20, 12, [secret]) == 12
+    assert _safe_cut(secret + b"x" * 20, 4, [secret]) == 4  # cannot move before the start: cut as asked
+
+
+def test_a_password_in_an_ssh_url_is_masked_in_errors() -> None:
+    from devorch_tui.services.targets import parse_ssh_url, without_password
+
+    for spec in ("ssh://root:hunter2pw@127.0.44.10:22", "ssh://root:hunter2pw@127.0.44.10:port", "ssh://root:hun@ter2pw@127.0.44.10"):
+        with pytest.raises(TargetError) as info:
+            parse_ssh_url(spec, default_user="ubuntu")
+        assert "hunter2pw" not in info.value.message and "ter2pw" not in info.value.message
+        assert "root:********@127.0.44.10" in info.value.message
+    assert without_password("ssh://ubuntu@10.0.0.5:22") == "ssh://ubuntu@10.0.0.5:22"

@@ -71,6 +71,13 @@ def test_bad_field_is_named_with_its_path() -> None:
         (["x"], "tasks[0]: must be a JSON object ({...})"),
         ([], "tasks: List should have at least 1 item after validation, not 0"),
         ([{"name": "a", "run": "x"}, {"name": "a", "run": "y"}], "tasks: two tasks are named 'a'; task names must be unique"),
+        # strict types: a string, a float or Infinity where a number or a boolean belongs is a mistake
+        ([{"name": "a", "run": "x", "retries": "3"}], "tasks[0].retries: Input should be a valid integer (a whole JSON number such as 3, without quotes)"),
+        ([{"name": "a", "run": "x", "retries": 1.5}], "tasks[0].retries: Input should be a valid integer (a whole JSON number such as 3, without quotes)"),
+        ([{"name": "a", "run": "x", "continue_on_error": "yes"}], "tasks[0].continue_on_error: Input should be a valid boolean (true or false, without quotes)"),
+        ([{"name": "a", "run": "x", "continue_on_error": 1}], "tasks[0].continue_on_error: Input should be a valid boolean (true or false, without quotes)"),
+        ([{"name": "a", "run": "x", "timeout": "300"}], "tasks[0].timeout: Input should be a valid number (a JSON number of seconds such as 300, without quotes)"),
+        ([{"name": "a", "run": "x", "retry_delay": "5"}], "tasks[0].retry_delay: Input should be a valid number (a JSON number of seconds such as 300, without quotes)"),
     ],
 )
 def test_task_problems(tasks: list, expected: str) -> None:
@@ -131,3 +138,48 @@ def test_cli_tasks_check_reports_the_field(tmp_path: Path, capsys: pytest.Captur
     err = capsys.readouterr().err
     assert "tasks[0].timeout: Input should be a valid number" in err
     assert "fix:" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["defaults", "task"])
+@pytest.mark.parametrize("literal", ["Infinity", "-Infinity", "NaN"])
+def test_timeouts_must_be_finite(where: str, literal: str) -> None:
+    """Python's json reads Infinity and NaN; a timeout must still be a finite number of seconds."""
+    task = '{"name": "a", "run": "x"' + (f', "timeout": {literal}' if where == "task" else "") + "}"
+    defaults = f'"defaults": {{"timeout": {literal}}}, ' if where == "defaults" else ""
+    found = problems('{"name": "x", ' + defaults + '"tasks": [' + task + "]}")
+    field = "defaults.timeout" if where == "defaults" else "tasks[0].timeout"
+    assert len(found) == 1 and found[0].startswith(f"{field}: Input should be")
+
+
+def test_whole_numbers_are_accepted_as_seconds() -> None:
+    (task,) = parse_task_file(task_json(tasks=[{"name": "a", "run": "x", "timeout": 30, "retry_delay": 2, "retries": 0}])).resolved_tasks()
+    assert (task.timeout, task.retry_delay, task.retries) == (30.0, 2.0, 0)
+
+
+@pytest.mark.parametrize(("name", "template"), [("python-tasks.json", "python"), ("nodejs-tasks.json", "nodejs")])
+def test_shipped_examples_call_what_their_template_verifies(name: str, template: str) -> None:
+    import re
+    import tomllib
+
+    verify = tomllib.loads((REPO / "template-examples" / template / "template.toml").read_text())["verify"]
+    verified = {command.split()[0] for command in verify}
+    versions = load_task_file(REPO / "examples" / name).tasks[0]
+    assert versions.name == "versions" and isinstance(versions.run, str)
+    called = set(re.findall(r"([\w.-]+) --version", versions.run))
+    assert called and called <= verified, called - verified
+
+
+def test_the_python_example_uses_the_python_the_template_installs() -> None:
+    """Ubuntu 22.04's python3 is 3.10 without ensurepip (its venv fails); the python template links
+    the Python it installs as /usr/local/bin/python. Tasks run in a non-login `sh -s`, which reads no
+    /etc/profile.d, so the example names that Python to uv itself."""
+    import re
+
+    template = (REPO / "template-examples" / "python" / "cloud-init.j2").read_text()
+    assert re.search(r"\[ln, -sf, .*, /usr/local/bin/python\]", template)  # what the example relies on
+    task_file = load_task_file(REPO / "examples" / "python-tasks.json")
+    runs = [task.run if isinstance(task.run, str) else " ".join(task.run) for task in task_file.tasks]
+    assert not any(re.search(r"\bpython3\b", run) for run in runs)
+    assert any("python -m venv" in run for run in runs)
+    assert task_file.defaults.env["UV_PYTHON"] == "/usr/local/bin/python"
+    assert task_file.defaults.env["UV_PYTHON_DOWNLOADS"] == "never"  # never a Python the template did not install

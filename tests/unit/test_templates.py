@@ -129,6 +129,116 @@ def test_check_value_uses_the_shared_rules_and_template_patterns() -> None:
     assert templates.check_value("PYTHON_VERSION", "3.12", python) is None
     assert templates.check_value("PYTHON_VERSION", "3.12; rm -rf /", python) is not None
     assert templates.check_value("ANYTHING", "free text") is None
+    # Empty is never wrong, only missing when something needs it (the one rule for "missing").
+    for name in ("VM_DISK", "VM_CPUS", "GIT_NAME", "SSH_PUBLIC_KEY", "PYTHON_VERSION"):
+        assert templates.check_value(name, "", python) is None
+    assert templates.needed_for("GIT_NAME", used=True) == "needed to render"
+    assert templates.needed_for("VM_NAME", used=False) == "needed to build the golden image"
+    assert templates.needed_for("VM_DISK", used=False) is None
+
+
+def test_a_template_rule_never_puts_a_secret_value_in_its_message(ws: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    """The audit's repro: template.toml rule on DB_PASSWORD, the template uses it, .env breaks the rule."""
+    import json
+
+    templates.init_workspace(ws, "python")
+    manifest = ws.templates_dir / "template.toml"
+    manifest.write_text(manifest.read_text() + '\n[variables.DB_PASSWORD]\npattern = "[a-z]{4,}"\n')
+    ws.template_file.write_text(ws.template_file.read_text() + "# db: {{ DB_PASSWORD }}\n")
+    fill_env(ws, **GOOD_VALUES, DB_PASSWORD="Hunter2-SECRET", PUBLIC_NAME="Hunter3-public")
+    manifest.write_text(manifest.read_text() + '[variables.PUBLIC_NAME]\npattern = "[a-z]+"\n')
+    template = templates.workspace_template(ws)
+    error = templates.check_value("DB_PASSWORD", "Hunter2-SECRET", template)
+    assert error is not None and "Hunter2" not in str(error) and "Hunter2" not in (error.hint or "")
+    assert "Hunter3-public" in str(templates.check_value("PUBLIC_NAME", "Hunter3-public", template))  # public: shown
+    with pytest.raises(EnvValuesError) as info:
+        templates.render(ws)
+    assert "DB_PASSWORD" in info.value.message and "Hunter2" not in info.value.describe()
+    for argv in (["templates", "render"], ["templates", "show"], ["templates", "show", "--json"]):
+        code, out, err = run_cli(capsys, "-w", str(ws.root), *argv)
+        assert code == 1 and "DB_PASSWORD" in out + err and "Hunter2" not in out + err, argv
+    shown = json.loads(run_cli(capsys, "-w", str(ws.root), "templates", "show", "--json")[1])
+    problem = next(variable["problem"] for variable in shown["variables"] if variable["name"] == "DB_PASSWORD")
+    assert problem and "Hunter2" not in problem
+
+
+def test_render_errors_never_carry_a_secret_value() -> None:
+    values = {**GOOD_VALUES, "API_TOKEN": "tok-Hunter2-SECRET"}
+    for source in (
+        "{{ API_TOKEN }}\n#cloud-config\n",  # the header check quotes the first line
+        "#cloud-config\nx: {{ API_TOKEN + 1 }}\n",
+        "#cloud-config\nx: {{ API_TOKEN }}: {{ API_TOKEN }}: y\n",  # the YAML error
+    ):
+        with pytest.raises(TemplateError) as info:
+            templates.render_text(source, values)
+        assert "Hunter2" not in info.value.message and "Hunter2" not in (info.value.hint or ""), source
+
+
+@pytest.mark.parametrize(
+    ("tag", "source"),
+    [
+        ("include", "{% include 'extra.j2' %}"),
+        ("import", "{% import 'macros.j2' as m %}"),
+        ("from ... import", "{% from 'macros.j2' import quote %}"),
+        ("extends", "{% extends 'base.j2' %}"),
+    ],
+)
+def test_tags_that_read_other_files_are_refused_with_their_line(ws: Workspace, tag: str, source: str) -> None:
+    """Without a loader jinja2 raised TypeError (a traceback); a template is one file."""
+    with pytest.raises(TemplateError) as info:
+        templates.render_text(f"#cloud-config\n\n{source}\nx: 1\n", GOOD_VALUES)
+    assert f"{{% {tag} %}} is not supported" in info.value.message and info.value.line == 3
+    assert "macro" in info.value.hint
+    templates.init_workspace(ws, "python")
+    fill_env(ws, **GOOD_VALUES)
+    ws.template_file.write_text(f"#cloud-config\n{source}\n")
+    for call in (lambda: templates.render(ws), lambda: templates.variables(ws)):
+        with pytest.raises(TemplateError, match=r"templates/cloud-init.j2:2|cloud-init.j2:2"):
+            call()
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ("{{ range(10**9)|list }}", "range() of 1,000,000,000 items"),
+        ("{{ 'a' * 10**10 }}", "repeated 10,000,000,000 times"),
+        ("{{ [0] * 10**9 }}", "a list repeated"),
+        ("{{ 2 ** (10**9) }}", "too big a number"),
+        ("{{ 'a'|center(10**10) }}", "center()"),
+        ("{{ '%9999999999s' % 'a' }}", "the width 9999999999"),
+        ("{{ '{:>9999999999}'.format('a') }}", "the width 9999999999"),
+        ("{{ range(100000)|join('a' * 999999) }}", "join()"),
+        ("{% set ns = namespace(s='ab') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", "a str would be"),
+        ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "more than 1,000,000 steps"),
+        ("{% for i in range(20000) %}{{ 'x' * 100 }}{% endfor %}", "the rendered text"),
+        ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(1) }}", "a macro keeps calling itself"),
+    ],
+)
+def test_runaway_templates_end_in_a_message_with_their_line(body: str, why: str) -> None:
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(TemplateError) as info:
+        templates.render_text(f"#cloud-config\n# header\n{body}\nx: 1\n", GOOD_VALUES)
+    assert why in info.value.message
+    if "rendered text" not in why:  # the output limit is about the whole file
+        assert info.value.line == 3 and "cloud-init.j2:3" in info.value.message
+    assert time.monotonic() - started < 20  # bounded work, not a hang
+
+
+def test_any_exception_of_a_template_expression_is_a_template_error() -> None:
+    with pytest.raises(TemplateError, match=r"cloud-init.j2:3: ZeroDivisionError"):
+        templates.render_text("#cloud-config\n\nx: {{ 1 // 0 }}\n", GOOD_VALUES)
+
+
+def test_the_limits_leave_ordinary_templates_alone() -> None:
+    source = (
+        "#cloud-config\n{% macro q(v) %}{{ v|yaml_quote }}{% endmacro %}\nname: {{ q(GIT_NAME) }}\n"
+        "runcmd:\n{% for i in range(3) %}  - {{ ['echo', i|string]|join(' ')|yaml_quote }}\n{% endfor %}"
+        "size: {{ '%d' % (4 * 1024 ** 3) }}\nline: {{ '-' * 40 }}\n"
+    )
+    data = yaml.safe_load(templates.render_text(source, GOOD_VALUES))
+    assert data["name"] == "Ada Lovelace" and data["runcmd"] == ["echo 0", "echo 1", "echo 2"] and data["size"] == 4 * 1024**3
 
 
 def test_render_names_every_undefined_variable_and_its_line(ws: Workspace) -> None:
@@ -235,6 +345,7 @@ def test_variables_lists_values_sources_lines_missing_and_masks_secrets(ws: Work
     assert variables["GIT_NAME"].used and variables["GIT_NAME"].lines
     assert variables["GIT_EMAIL"].missing
     assert not variables["VM_NAME"].used and not variables["VM_NAME"].missing
+    assert not variables["VM_DISK"].missing  # empty would mean multipass's default
     assert variables["API_TOKEN"].secret and variables["API_TOKEN"].display_value == MASK
     assert variables["API_TOKEN"].as_dict()["value"] == MASK
     assert "s3cr3t" not in str([variable.as_dict() for variable in variables.values()])
@@ -242,6 +353,30 @@ def test_variables_lists_values_sources_lines_missing_and_masks_secrets(ws: Work
     ws.env_file.unlink()
     variables = {variable.name: variable for variable in templates.variables(ws)}
     assert variables["VM_CPUS"].source == ".env.example"
+
+
+def test_variables_of_a_broken_template_fall_back_without_claiming_not_used(ws: Workspace) -> None:
+    templates.init_workspace(ws, "python")
+    good = {variable.name: variable for variable in templates.variables(ws)}
+    ws.template_file.write_text(ws.template_file.read_text() + "{{ broken\n")
+    with pytest.raises(TemplateError, match="syntax error"):
+        templates.variables(ws)
+    guessed = {variable.name: variable for variable in templates.variables(ws, strict=False)}
+    assert all(not variable.usage_known for variable in guessed.values())
+    assert guessed["GIT_EMAIL"].used and guessed["GIT_EMAIL"].missing  # from .env.example
+    assert not guessed["VM_CPUS"].used  # the launch variables are not the template's
+    last = {name: variable.lines for name, variable in good.items() if variable.used}
+    remembered = {variable.name: variable for variable in templates.variables(ws, strict=False, fallback_used=last)}
+    assert remembered["GIT_NAME"].lines == good["GIT_NAME"].lines and remembered["GIT_NAME"].used
+
+
+def test_empty_launch_values_do_not_block_a_render(ws: Workspace) -> None:
+    templates.init_workspace(ws, "python")
+    fill_env(ws, **GOOD_VALUES, VM_DISK="", VM_CPUS="")
+    assert templates.render(ws, write=False).text.startswith("#cloud-config")
+    fill_env(ws, VM_DISK="lots")
+    with pytest.raises(EnvValuesError, match="VM_DISK"):
+        templates.render(ws, write=False)
 
 
 def test_malformed_env_is_reported_with_its_line(ws: Workspace) -> None:
@@ -273,6 +408,23 @@ def test_init_in_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError) as info:
         templates.init_workspace(Workspace(blocker / "sub"), "python")
     assert "cannot create" in info.value.message and info.value.hint
+
+
+def test_init_on_a_file_says_it_is_not_a_folder(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(WorkspaceError) as info:
+        templates.init_workspace(Workspace(blocker), "python")
+    assert info.value.message == f"{blocker} is a file, not a folder" and "folder path" in info.value.hint
+    assert blocker.read_text() == "x"
+
+
+def test_a_templates_file_in_the_way_is_named(ws: Workspace) -> None:
+    ws.templates_dir.write_text("not a folder")
+    for call in (lambda: templates.copy_template("python", ws), lambda: templates.init_workspace(ws, "python")):
+        with pytest.raises(WorkspaceError) as info:
+            call()
+        assert "templates is a file, not a folder" in info.value.message and "rename or move" in info.value.hint
 
 
 def test_workspace_template_without_a_template_says_how_to_get_one(ws: Workspace) -> None:
@@ -339,6 +491,26 @@ def test_cli_init_list_copy_render_show(tmp_path: Path, capsys: pytest.CaptureFi
     assert code != 0 and "edited" in err
     code, out, err = run_cli(capsys, "-w", str(root), "templates", "copy", "nope")
     assert code != 0 and "no template named 'nope'" in err
+
+
+def test_cli_list_marks_the_active_template_consistently(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "proj"
+    run_cli(capsys, "init", str(root))
+    code, out, _ = run_cli(capsys, "-w", str(root), "templates", "list")
+    starred = [line for line in out.splitlines() if line.startswith("* ")]
+    assert code == 0 and len(starred) == 2 and starred[0].startswith("* python") and "* = active in" in starred[1]
+    manifest = root / "templates" / "template.toml"
+    manifest.write_text(manifest.read_text().replace('name = "python"', 'name = "mine"'))
+    code, out, _ = run_cli(capsys, "-w", str(root), "templates", "list")
+    assert code == 0 and not any(line.startswith("*") for line in out.splitlines())
+    assert "'mine', a custom template" in out
+
+
+def test_cli_init_on_a_file_and_keygen_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run_cli(capsys, "init", str(blocker))
+    assert code == 1 and "is a file, not a folder" in err and "File exists" not in err
 
 
 def test_cli_show_reports_missing_and_invalid_with_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import base64
+import shutil
 import struct
+import subprocess
 
 import pytest
 
@@ -51,8 +53,13 @@ def test_parse_size_follows_multipass_syntax(text: str, expected: int) -> None:
     assert v.parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "4X", "G", "1.5", "-1G", "4 G", "4GB2"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "4X", "G", "1.5", "-1G", "4 G", "4GB2", "٤G", "４G", "4\u212a", "²G", "9" * 5000 + "G", "1." + "5" * 5000 + "G"],
+)
 def test_parse_size_rejects_garbage(text: str) -> None:
+    """Only ASCII digits and units: Arabic-Indic, full-width and superscript digits, the Kelvin sign
+    (which matches K case-insensitively) and digit runs too long for int() are refused, never a crash."""
     with pytest.raises(ValidationError) as info:
         v.parse_size(text, field="VM_MEMORY")
     assert info.value.field == "VM_MEMORY"
@@ -73,10 +80,21 @@ def test_cpus_ok(value: str) -> None:
     assert v.validate_cpus(value) == int(value)
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", ""])
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "", "²", "٣", "１", "2\u00b3", "99999", "9" * 5000])
 def test_cpus_rejected(value: str) -> None:
+    """ASCII digits only: `²`.isdigit() is true but int('²') raises; `٣` would reach multipass."""
     with pytest.raises(ValidationError, match="not a CPU count"):
         v.validate_cpus(value)
+
+
+def test_messages_never_show_a_secret_fields_value() -> None:
+    for check in (v.validate_cpus, v.validate_email, v.validate_vm_name, v.parse_size):
+        with pytest.raises(ValidationError) as info:
+            check("Hunter2_SECRET!", field="DB_PASSWORD")
+        assert "Hunter2" not in info.value.message and "Hunter2" not in (info.value.hint or "")
+    with pytest.raises(ValidationError) as info:
+        v.validate_email("Hunter2-SECRET")  # a public field shows what was typed
+    assert "Hunter2-SECRET" in info.value.message
 
 
 def test_email() -> None:
@@ -86,15 +104,34 @@ def test_email() -> None:
             v.validate_email(bad)
 
 
-def _pub(key_type: str, embedded: str | None = None) -> str:
-    embedded = embedded or key_type
-    blob = struct.pack(">I", len(embedded)) + embedded.encode() + b"\x00" * 32
+@pytest.fixture(scope="module")
+def real_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Public key lines made by the real ssh-keygen, one per key type it makes."""
+    folder = tmp_path_factory.mktemp("keys")
+    keys = {}
+    for name, args in {"ed25519": [], "rsa": ["-b", "2048"], "ecdsa256": ["-t", "ecdsa", "-b", "256"], "ecdsa521": ["-t", "ecdsa", "-b", "521"]}.items():
+        path = folder / name
+        key_type = [] if "-t" in args else ["-t", name]
+        subprocess.run(["ssh-keygen", "-q", *key_type, *args, "-N", "", "-C", "me@host", "-f", str(path)], check=True, timeout=60)
+        keys[name] = path.with_suffix(".pub").read_text()
+    return keys
+
+
+def _blob(*fields: bytes) -> bytes:
+    return b"".join(struct.pack(">I", len(field)) + field for field in fields)
+
+
+def _line(key_type: str, blob: bytes) -> str:
     return f"{key_type} {base64.b64encode(blob).decode()} me@host"
 
 
-def test_ssh_public_key_accepts_a_real_shape() -> None:
-    key = _pub("ssh-ed25519")
-    assert v.validate_ssh_public_key(key + "\n") == key
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen (openssh-client)")
+@pytest.mark.parametrize("name", ["ed25519", "rsa", "ecdsa256", "ecdsa521"])
+def test_ssh_public_key_accepts_real_keys(real_keys: dict[str, str], name: str) -> None:
+    assert v.validate_ssh_public_key(real_keys[name]) == real_keys[name].strip()
+
+
+ED25519 = _line("ssh-ed25519", _blob(b"ssh-ed25519", bytes(range(32))))
 
 
 @pytest.mark.parametrize(
@@ -102,12 +139,31 @@ def test_ssh_public_key_accepts_a_real_shape() -> None:
     [
         ("", "is empty"),
         ("hello", "not an OpenSSH public key"),
-        ("ssh-ed25519 !!!notbase64", "damaged key body"),
-        (_pub("ssh-ed25519", "ssh-rsa"), "body is a ssh-rsa key"),
+        ("ssh-ed25519 !!!notbase64", "not valid base64"),
+        (_line("ssh-ed25519", _blob(b"ssh-rsa", b"\x01\x00\x01", b"\x01" * 256)), "body is a ssh-rsa key"),
         ("-----BEGIN OPENSSH PRIVATE KEY-----\nabc", "PRIVATE key"),
+        # The audit's cases: the type header alone, a key cut short, a second key on another line.
+        ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", "only the key type"),
+        (ED25519.split()[0] + " " + ED25519.split()[1][:40], "cut off"),
+        (ED25519 + "\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH8fmxB3hyKmJ36jbvsFCMJrPEz6nq8Y8bk6qGW7PBRm x", "more than one line"),
+        (_line("ssh-ed25519", _blob(b"ssh-ed25519", b"\x00" * 31)), "32 bytes"),
+        (_line("ssh-ed25519", _blob(b"ssh-ed25519", b"\x00" * 32) + b"junk"), "extra bytes"),
+        (_line("ssh-rsa", _blob(b"ssh-rsa", b"\x01\x00\x01")), "cut off"),
+        (_line("ssh-rsa", _blob(b"ssh-rsa", b"\x01\x00\x01", b"\xff" * 64)), "512-bit RSA key"),
+        (_line("ecdsa-sha2-nistp256", _blob(b"ecdsa-sha2-nistp256", b"nistp384", b"\x04" + b"\x00" * 96)), "curve 'nistp384'"),
+        (_line("ecdsa-sha2-nistp256", _blob(b"ecdsa-sha2-nistp256", b"nistp256", b"\x04" + b"\x00" * 10)), "curve point"),
     ],
 )
 def test_ssh_public_key_rejections(value: str, why: str) -> None:
     with pytest.raises(ValidationError) as info:
         v.validate_ssh_public_key(value)
     assert why in info.value.message
+    if value:
+        assert info.value.hint  # says how to fix it
+
+
+def test_ssh_public_key_body_is_checked_field_by_field() -> None:
+    assert v.validate_ssh_public_key(ED25519 + "\n") == ED25519
+    truncated_real = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH8fmxB3hyKmJ36jbvsFCMJrPEz6nq8Y8bk6"
+    with pytest.raises(ValidationError, match="cut off"):
+        v.validate_ssh_public_key(truncated_real)

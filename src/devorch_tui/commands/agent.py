@@ -2,7 +2,8 @@
 
 `run` prints every output line as ``[target] task | line`` (``!`` instead of ``|`` for stderr, ``*``
 for devorch-tui's own lines) and exits 0 when every task passed, 1 when one failed, 130 when
-interrupted. asyncssh is imported only when a run starts.
+interrupted (ctrl+c: the run is recorded as cancelled and its reports are still written). asyncssh is
+imported only when a run starts.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +23,7 @@ from devorch_tui.commands import add_group, print_json
 from devorch_tui.config import Settings
 from devorch_tui.errors import DevorchError
 from devorch_tui.services.known_hosts import KnownHosts, PinnedKey
-from devorch_tui.services.runs import LinesEvent, RunEvent, RunNotFound, RunRecord, RunStore, StepEvent
+from devorch_tui.services.runs import ActiveRun, LinesEvent, RunEvent, RunNotFound, RunRecord, RunStore, StepEvent
 from devorch_tui.services.targets import TargetError, is_ssh_url, parse_ssh_url
 from devorch_tui.services.tasks import load_task_file, task_file_schema
 from devorch_tui.services.validation import validate_vm_name
@@ -46,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     run.add_argument("task_file", metavar="TASKS.json", help="task file (see `devorch-tui tasks schema`)")
     run.add_argument("--json", action="store_true", help="print the run record as JSON on stdout (output lines go to stderr)")
     run.add_argument("--junit", metavar="FILE", type=Path, help="also write a JUnit XML report (one test case per task and target)")
-    run.add_argument("-q", "--quiet", action="store_true", help="do not print output lines, only the summary")
+    run.add_argument("-q", "--quiet", action="store_true", help="print only the summary (no output lines, no task results as they come)")
     run.set_defaults(handler=cmd_run)
 
     runs = add_group(subparsers, "runs", "past and current runs (task files, base image builds, provisioning)", common)
@@ -87,14 +89,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 class LinePrinter:
     """Prints a run's events as prefixed lines (one write per chunk of lines)."""
 
-    def __init__(self, out: TextIO, *, quiet: bool = False) -> None:
+    def __init__(self, out: TextIO) -> None:
         self.out = out
-        self.quiet = quiet
 
     def __call__(self, event: RunEvent) -> None:
         if isinstance(event, LinesEvent):
-            if self.quiet and event.stream != "info":
-                return
             prefix = f"[{event.target}] {event.step} {STREAM_MARK[event.stream]} "
             # The block as it came (lines joined by newlines): one replace, no work per line.
             self.out.write("".join((prefix, event.text.replace("\n", "\n" + prefix), "\n")))
@@ -118,13 +117,20 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     )
     store = RunStore.from_settings(settings)
     out = sys.stderr if args.json else sys.stdout
-    unsubscribe = store.subscribe(LinePrinter(out, quiet=args.quiet), batched=True)
+    unsubscribe = store.subscribe(LinePrinter(out), batched=True) if not args.quiet else (lambda: None)
+    started: list[ActiveRun] = []
     try:
-        record = await agent.run_tasks(task_file, targets, store, settings, source=Path(args.task_file).resolve())
+        record = await agent.run_tasks(
+            task_file, targets, store, settings, source=Path(args.task_file).resolve(), on_started=started.append
+        )
+    except asyncio.CancelledError:  # ctrl+c: run_tasks stopped the remote processes and closed the record
+        if not started:
+            raise
+        record = started[0].snapshot()
     finally:
         unsubscribe()
     if args.junit:
-        write_junit(record, args.junit)
+        write_junit(record, args.junit, store)
     if args.json:
         print_json(record)
     else:
@@ -157,7 +163,26 @@ def print_summary(record: RunRecord, store: RunStore, out: TextIO) -> None:
     out.write(f"logs: {store.run_dir(record.id)}  (devorch-tui runs show {record.id} --log)\n")
 
 
-def write_junit(record: RunRecord, path: Path) -> None:
+JUNIT_TAIL_LINES = 20
+"""Lines of a failed task's output a JUnit failure shows (the whole log is in the run history)."""
+
+
+def output_tails(store: RunStore, record: RunRecord, target: str, wanted: set[str], lines: int = JUNIT_TAIL_LINES) -> dict[str, list[str]]:
+    """The last ``lines`` output lines (stdout and stderr, as logged: redacted) of each step in ``wanted``."""
+    if not wanted:
+        return {}
+    tails: dict[str, deque[str]] = {name: deque(maxlen=lines) for name in wanted}
+    try:
+        for raw in store.read_log(record.id, target):  # raw lines: parsing timestamps would cost seconds on a big log
+            parts = raw.split("\t", 3)
+            if len(parts) == 4 and parts[2] in tails and parts[1] != "info":
+                tails[parts[2]].append(parts[3])
+    except (OSError, DevorchError):
+        pass
+    return {name: list(tail) for name, tail in tails.items()}
+
+
+def write_junit(record: RunRecord, path: Path, store: RunStore | None = None) -> None:
     suites = ElementTree.Element("testsuites", name=record.title)
     for target in record.targets:
         steps = target.steps
@@ -172,15 +197,21 @@ def write_junit(record: RunRecord, path: Path) -> None:
             time=f"{sum(step.duration or 0 for step in steps):.3f}",
             timestamp=record.started.isoformat(),
         )
+        failed = {step.name for step in steps if step.status in ("failed", "interrupted", "cancelled")}
+        tails = output_tails(store, record, target.name, failed) if store is not None else {}
         for step in steps:
             case = ElementTree.SubElement(
                 suite, "testcase", classname=f"{record.title}.{target.name}", name=step.name, time=f"{step.duration or 0:.3f}"
             )
             detail = step.message or target.message or step.status
+            tail = tails.get(step.name) or []
+            body = detail + (f"\n\nlast {len(tail)} lines of output:\n" + "\n".join(tail) if tail else "")
+            if step.attempts > 1:
+                body += f"\n\n({step.attempts} attempts)"
             if step.status == "failed":
-                ElementTree.SubElement(case, "failure", message=detail).text = f"exit code: {step.exit_code}"
+                ElementTree.SubElement(case, "failure", message=detail).text = body
             elif step.status in ("interrupted", "cancelled"):
-                ElementTree.SubElement(case, "error", message=detail)
+                ElementTree.SubElement(case, "error", message=detail).text = body
             elif step.status in ("skipped", "pending"):
                 ElementTree.SubElement(case, "skipped", message=detail)
     tree = ElementTree.ElementTree(suites)
@@ -361,10 +392,13 @@ def cmd_tasks_schema(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tasks_check(args: argparse.Namespace, settings: Settings) -> int:
+    from devorch_tui.services.agent import build_redactor  # (asyncssh is imported only when a run starts)
+
     task_file = load_task_file(args.task_file)
+    redactor = build_redactor(task_file, settings.workspace_paths.env_file)  # a run string may hold a secret value
     print(f"{args.task_file}: valid task file {task_file.name!r} with {len(task_file.tasks)} task(s)")
     for task in task_file.resolved_tasks():
-        shown = task.run if isinstance(task.run, str) else json.dumps(task.run)
+        shown = redactor.redact(task.run if isinstance(task.run, str) else json.dumps(task.run))
         extras = [f"timeout {task.timeout:g}s"]
         if task.retries:
             extras.append(f"retries {task.retries}")

@@ -115,7 +115,7 @@ def _multipass_failures(results: list[host.CheckResult]) -> list[host.CheckResul
 
 async def cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
     private = settings.paths.dedicated_key
-    existed = sshkeys.read_keypair(private) is not None
+    existed = not args.force and sshkeys.read_keypair(private) is not None  # a damaged .pub is an error naming it
     pair = await sshkeys.generate_keypair(private, overwrite=args.force)
     if existed and not args.force:
         print(f"kept the existing key {pair.private} (use --force to replace it)", file=sys.stderr)

@@ -1,9 +1,10 @@
 """Headless `base-image`, `provision` and `teardown` commands.
 
-Progress is printed one line per step as each step ends (state and duration), from the same run
-events the Logs pane shows; ``-v`` also prints every log line. Ctrl-C cancels the running step; a
-failure or a cancel lists what was half made and how to clean it up (``--cleanup`` does it at once,
-on a terminal you are asked).
+Progress is printed one line when a step starts (``running``, again when it says what it waits
+for) and one when it ends (state and duration), from the same run events the Logs pane shows;
+``-v`` also prints every log line. Ctrl-C cancels the running step; a failure or a cancel lists what
+was half made and how to clean it up (``--cleanup`` does it at once, on a terminal you are asked;
+Ctrl-C at a question answers no at once).
 """
 
 from __future__ import annotations
@@ -35,7 +36,16 @@ from devorch_tui.services.runs import LineEvent, RunEvent, RunFinished, RunStart
 
 T = TypeVar("T")
 
-STATE_WORDS = {"ok": "ok", "skipped": "skipped", "failed": "FAILED", "cancelled": "cancelled", "interrupted": "interrupted"}
+STATE_WORDS = {
+    "running": "running",  # printed without a duration
+    "ok": "ok",
+    "skipped": "skipped",
+    "failed": "FAILED",
+    "cancelled": "cancelled",
+    "interrupted": "interrupted",
+}
+SHOWN_INFO = ("note: ", "warning: ")
+"""Log lines from devorch-tui itself printed without -v (e.g. the clone fallback, what --rebuild deletes)."""
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -51,7 +61,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         description="Render the template, launch VM_NAME with cloud-init, wait for cloud-init, verify the "
         "environment, stop it and snapshot it as golden-image. An existing golden image is reused unless --rebuild.",
     )
-    create.add_argument("--rebuild", action="store_true", help="delete the existing base VM and build it again")
+    create.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="delete the existing base VM first, then build it again (if the build fails there is no golden image until one succeeds)",
+    )
     create.add_argument("--image", default=golden.DEFAULT_IMAGE, help="Ubuntu image to launch (default: %(default)s)")
     create.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="limit for launch and for cloud-init (default: the multipass_launch_timeout setting)")
     create.set_defaults(handler=_base_image_create)
@@ -78,12 +92,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "provision",
         parents=[common, verbose],
         help="make a project VM dev-NAME from the golden image with a git repository cloned inside",
-        description="Clone the golden image to dev-NAME (restoring it first if it changed), resize it if asked, "
-        "start it, wait for SSH, git clone REPO_URL into ~/REPO, then run the setup tasks. Without clone "
-        "support (multipass < 1.15, lxd) it launches dev-NAME from cloud-init instead.",
+        description="Check the name, the repository (from this machine) and the golden image, restore the golden "
+        "image to its snapshot, clone it to dev-NAME, resize it if asked, start it, wait for SSH, git clone REPO_URL "
+        "into ~/REPO, then run the setup tasks. A repository on this machine (a path or file:// URL) is sent into the "
+        "VM as a git bundle. Without clone support (multipass < 1.15, lxd) it launches dev-NAME from cloud-init instead.",
     )
     provision.add_argument("name", metavar="NAME", help="project name; the VM is dev-NAME")
-    provision.add_argument("repo_url", metavar="REPO_URL", help="https URL, ssh URL (with --forward-agent) or path of a git repository")
+    provision.add_argument("repo_url", metavar="REPO_URL", help="https URL, ssh URL (with --forward-agent), or the path of a git repository on this machine")
     provision.add_argument("--branch", metavar="B", help="branch or tag to check out")
     provision.add_argument("--cpus", metavar="N", help="CPUs of the VM (default: the golden image's)")
     provision.add_argument("--memory", metavar="SIZE", help="memory, e.g. 4G (default: the golden image's)")
@@ -118,7 +133,7 @@ def _positive_float(text: str) -> float:
 
 
 class ProgressPrinter:
-    """Prints one line per finished step (and every log line with ``verbose``) from run events."""
+    """Prints a line when a step starts and when it ends (and every log line with ``verbose``) from run events."""
 
     def __init__(self, verbose: bool = False, out: Any = None) -> None:
         self.verbose = verbose
@@ -132,11 +147,14 @@ class ProgressPrinter:
         elif isinstance(event, StepEvent):
             if event.status in STATE_WORDS:
                 message = f"  {event.message}" if event.message else ""
-                self._print(f"[{event.target}] {event.step:<24} {STATE_WORDS[event.status]:<9} {format_duration(event.duration):>7}{message}")
+                if event.status == "running":
+                    self._print(f"[{event.target}] {event.step:<24} running{message}")
+                else:
+                    self._print(f"[{event.target}] {event.step:<24} {STATE_WORDS[event.status]:<9} {format_duration(event.duration):>7}{message}")
         elif isinstance(event, LineEvent):
             if self.verbose:
                 self._print(f"[{event.target}] {event.step}: {event.text}")
-            elif event.stream == "info" and event.text.startswith("note: "):  # e.g. the clone fallback
+            elif event.stream == "info" and event.text.startswith(SHOWN_INFO):
                 self._print(f"[{event.target}] {event.text}")
             elif event.stream == "info" and event.text.startswith("FAIL "):  # a failed environment check
                 self._print(f"[{event.target}] {event.step}: {event.text}")
@@ -176,6 +194,42 @@ async def _with_progress(
         unsubscribe()
 
 
+async def ask_yes(question: str) -> bool:
+    """Ask on the terminal; True only for y/yes. End of input is no; Ctrl-C raises KeyboardInterrupt
+    at once (the answer is read in the event loop, not in a thread that would block until Enter)."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        if not answer.done():
+            answer.set_result(sys.stdin.readline())
+
+    def interrupted() -> None:
+        if not answer.done():
+            answer.set_exception(KeyboardInterrupt())
+
+    loop.add_reader(fd, readable)
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupted)
+        handled = True
+    except (NotImplementedError, RuntimeError):  # not the main thread: Ctrl-C raises where it lands
+        handled = False
+    try:
+        print(question, end="", flush=True)  # only now: a Ctrl-C right after the question is ours
+        text = await answer
+    except KeyboardInterrupt:
+        print(flush=True)  # end the question's line
+        raise
+    finally:
+        loop.remove_reader(fd)
+        if handled:
+            loop.remove_signal_handler(signal.SIGINT)
+    if not text:
+        print(flush=True)
+    return text.strip().lower() in ("y", "yes")
+
+
 async def _offer_cleanup(exc: StepFailed | StepsCancelled, always: bool) -> None:
     if not exc.cleanup:
         return
@@ -184,10 +238,10 @@ async def _offer_cleanup(exc: StepFailed | StepsCancelled, always: bool) -> None
             return  # the error's fix line lists the cleanup commands
         print("half made: " + "; ".join(action.description for action in exc.cleanup))
         try:
-            answer = await asyncio.to_thread(input, "Clean up now? [y/N] ")
-        except EOFError:
-            answer = ""
-        if answer.strip().lower() not in ("y", "yes"):
+            if not await ask_yes("Clean up now? [y/N] "):
+                return
+        except KeyboardInterrupt:
+            exc.exit_code = 130  # answered no with Ctrl-C; the error's fix line lists the cleanup commands
             return
     for action, error in await run_cleanup(exc.cleanup):
         print(f"cleanup: {action.description}: {'FAILED: ' + error.message if error else 'done'}")
@@ -287,8 +341,12 @@ async def _teardown(args: argparse.Namespace, settings: Settings) -> int:
                 f"teardown deletes the VM of project {args.name} and its disk for good",
                 hint=f"add --yes to confirm: `devorch-tui teardown {args.name} --yes`",
             )
-        answer = await asyncio.to_thread(input, f"Delete the VM of project {args.name} and its disk for good? Run logs are kept. [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
+        try:
+            confirmed = await ask_yes(f"Delete the VM of project {args.name} and its disk for good? Run logs are kept. [y/N] ")
+        except KeyboardInterrupt:
+            print("nothing deleted")
+            return 130
+        if not confirmed:
             print("nothing deleted")
             return 1
     result = await teardown_project(args.name, settings, client)

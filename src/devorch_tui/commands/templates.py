@@ -59,9 +59,11 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{mark} {entry['name']:<{width}}  {entry['description']}")
     if active.template is None:
         print(f"\nno active template in {workspace.templates_dir}: `devorch-tui templates copy NAME`")
+    elif active.source is None:
+        print(f"\nactive in {workspace.templates_dir}: {active.template.name!r}, a custom template (none of the above)")
     else:
-        state = " (edited)" if active.modified else ""
-        print(f"\n* active in {workspace.templates_dir}{state}")
+        state = ", edited" if active.modified else ""
+        print(f"\n* = active in {workspace.templates_dir} ({active.source}{state})")
     return 0
 
 
@@ -115,7 +117,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
                 "missing": [variable.name for variable in variables if variable.missing],
             }
         )
-        return 0
+        return 1 if problems or any(variable.missing for variable in variables) else 0  # as without --json
     assert active.template is not None  # variables() raised otherwise
     origin = f"from example {active.source!r}{' (edited)' if active.modified else ''}" if active.source else "custom"
     print(f"template  {active.template.name} ({origin}) in {workspace.templates_dir}")

@@ -22,8 +22,8 @@ from devorch_tui.services.multipass import (
     MultipassClient,
     MultipassError,
     MultipassErrorKind,
+    SnapshotInfo,
 )
-from devorch_tui.services.validation import validate_vm_name
 
 GiB = 1024**3
 MiB = 1024**2
@@ -82,33 +82,62 @@ async def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     blocks = []
     for entry in info.values():
-        lines = [
-            ("Name", entry.name),
-            ("State", entry.state),
-            ("IPv4", ", ".join(entry.ipv4) or "--"),
-            ("Release", entry.release or "--"),
-            ("Image", f"{entry.image_release} ({entry.image_hash[:12]})" if entry.image_hash else "--"),
-            ("CPUs", str(entry.cpu_count) if entry.cpu_count is not None else "--"),
-            ("Load", " ".join(f"{value:g}" for value in entry.load) or "--"),
-            ("Memory", f"{human_bytes(entry.memory_used)} of {human_bytes(entry.memory_total)}"),
-            ("Disk", f"{human_bytes(entry.disk_used)} of {human_bytes(entry.disk_total)}"),
-            ("Snapshots", str(entry.snapshot_count) if entry.snapshot_count is not None else "--"),
-            ("Mounts", ", ".join(f"{m.source_path} => {t}" for t, m in entry.mounts.items()) or "--"),
-        ]
-        blocks.append("\n".join(f"{key + ':':<11}{value}" for key, value in lines))
+        if entry.has_details:  # `vm info NAME.SNAP` asks for a snapshot only: no instance block
+            blocks.append(_block(_instance_lines(entry)))
+        blocks += [_block(_snapshot_lines(snap)) for snap in entry.snapshots.values()]
     print("\n\n".join(blocks))
     return 0
 
 
+def _block(lines: list[tuple[str, str]]) -> str:
+    return "\n".join(f"{key + ':':<11}{value}" for key, value in lines)
+
+
+def _instance_lines(entry: InstanceInfo) -> list[tuple[str, str]]:
+    return [
+        ("Name", entry.name),
+        ("State", entry.state),
+        ("IPv4", ", ".join(entry.ipv4) or "--"),
+        ("Release", entry.release or "--"),
+        ("Image", f"{entry.image_release} ({entry.image_hash[:12]})" if entry.image_hash else "--"),
+        ("CPUs", str(entry.cpu_count) if entry.cpu_count is not None else "--"),
+        ("Load", " ".join(f"{value:g}" for value in entry.load) or "--"),
+        ("Memory", f"{human_bytes(entry.memory_used)} of {human_bytes(entry.memory_total)}"),
+        ("Disk", f"{human_bytes(entry.disk_used)} of {human_bytes(entry.disk_total)}"),
+        ("Snapshots", str(entry.snapshot_count) if entry.snapshot_count is not None else "--"),
+        ("Mounts", ", ".join(f"{m.source_path} => {t}" for t, m in entry.mounts.items()) or "--"),
+    ]
+
+
+def _snapshot_lines(snap: SnapshotInfo) -> list[tuple[str, str]]:
+    return [
+        ("Snapshot", snap.name),
+        ("Instance", snap.instance),
+        ("Created", snap.created or "--"),
+        ("Parent", snap.parent or "--"),
+        ("Children", ", ".join(snap.children) or "--"),
+        ("CPUs", str(snap.cpu_count) if snap.cpu_count is not None else "--"),
+        ("Memory", snap.memory_size or "--"),
+        ("Disk", snap.disk_space or "--"),
+        ("Mounts", ", ".join(f"{source} => {target}" for target, source in snap.mounts.items()) or "--"),
+        ("Comment", " ".join(snap.comment.split()) or "--"),
+    ]
+
+
 async def cmd_snapshots(args: argparse.Namespace, settings: Settings) -> int:
-    snapshots = await _client(settings).list_snapshots()
+    client = _client(settings)
+    snapshots = await client.list_snapshots()
     if args.name:
         snapshots = [snap for snap in snapshots if snap.instance == args.name]
+        if not snapshots:
+            # `list --snapshots` leaves out VMs without snapshots: make sure this one exists (cheap
+            # info, no SSH); a missing VM fails here with multipass's own not-found error.
+            await client.info(args.name, runtime=False)
     if args.json:
         print_json([snap.model_dump(mode="json") for snap in snapshots])
         return 0
     if not snapshots:
-        print("No snapshots found.")
+        print(f"{args.name} has no snapshots." if args.name else "No snapshots found.")
         return 0
     rows = [["INSTANCE", "SNAPSHOT", "PARENT", "COMMENT"]]
     rows += [[s.instance, s.name, s.parent or "--", (s.comment.splitlines() or ["--"])[0]] for s in snapshots]
@@ -141,8 +170,8 @@ def _each(verb: str, call: Callable[[MultipassClient, argparse.Namespace], Await
 
 
 async def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
-    print(f"launching {args.name} from {args.image}; this can take several minutes...", file=sys.stderr, flush=True)
-    output = await _client(settings).launch(
+    client = _client(settings)
+    plan = client.plan_launch(  # every argument is checked before anything is said or run
         args.name,
         image=args.image,
         cpus=args.cpus,
@@ -151,7 +180,9 @@ async def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
         cloud_init=Path(args.cloud_init) if args.cloud_init else None,
         timeout=args.timeout,
     )
-    print(output or f"Launched: {args.name}")
+    print(f"launching {plan.name} from {args.image}; this can take several minutes...", file=sys.stderr, flush=True)
+    output = await client.run_launch(plan)
+    print(output or f"Launched: {plan.name}")
     return 0
 
 
@@ -186,11 +217,6 @@ def cmd_shell(args: argparse.Namespace, settings: Settings) -> int:
     return 1  # pragma: no cover - execvp does not return
 
 
-def _name(value: str) -> str:
-    """argparse type: a VM name, rejected early with the naming rule."""
-    return validate_vm_name(value)
-
-
 # --------------------------------------------------------------------------- registration
 
 
@@ -223,7 +249,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--memory", help="memory, e.g. 4G (at least 512M)")
     parser.add_argument("--disk", help="disk, e.g. 20G (at least 1G)")
     parser.add_argument("--cloud-init", metavar="FILE", help="cloud-init file, e.g. the rendered cloud-init.yaml")
-    parser.add_argument("--timeout", type=float, help="seconds to wait (default: the launch timeout setting)")
+    parser.add_argument("--timeout", metavar="SECONDS", help="seconds to wait, 1 or more (default: the launch timeout setting)")
 
     simple = [
         ("start", "start VMs", "started", lambda c, a: c.start(*a.names)),

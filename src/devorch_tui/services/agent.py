@@ -23,7 +23,7 @@ period) through a second channel on the same connection: the remote process real
 
 Output is read in the order the channel delivers it, at most READ_SIZE bytes per event loop turn, cut
 at the last newline of each read (a partial line is kept until its newline arrives; a line longer than
-64 KiB is cut), and handed on as one block of lines to :class:`ActiveRun`, which redacts, writes and
+64 KiB is cut, never inside a secret value: the cut moves before it), and handed on as one block of lines to :class:`ActiveRun`, which redacts, writes and
 flushes it to disk before any view sees it. Nothing on this path works line by line in Python: at
 millions of lines a second that is what held the event loop (and the UI) before.
 """
@@ -35,6 +35,7 @@ import functools
 import logging
 import os
 import shlex
+import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
@@ -83,6 +84,8 @@ on a busy machine, and a key press in the UI crosses ~10 message queues, each wa
 progress. 64 KiB keeps a turn near 1 ms at no measurable cost in throughput (bench/stream.py)."""
 KILL_GRACE = 3.0
 EXTENDED_DATA_STDERR = 1
+UPLOAD_CHUNK = 1 << 20
+"""Bytes read from the local file per SFTP write in :meth:`SshSession.upload`."""
 
 LinesCallback = Callable[[str, list[str]], None]
 LineCallback = Callable[[str, str], None]
@@ -106,7 +109,12 @@ class HostKeyChanged(SshConnectError):
 
 
 class ConnectionDropped(AgentError):
-    """The connection broke while a command was running."""
+    """The connection broke while a command was running. ``pid`` is the remote process group of the
+    command when it was known (it may still run on the target: see :meth:`SshSession.stop_orphans`)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, pid: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.pid = pid
 
 
 class CommandTimedOut(AgentError):
@@ -168,8 +176,10 @@ class _Collector:
     is ever cut in two by the way the data arrived.
     """
 
-    def __init__(self, on_text: TextCallback) -> None:
+    def __init__(self, on_text: TextCallback, secrets: Sequence[bytes] = ()) -> None:
         self._on_text = on_text
+        self._secrets = tuple(secrets)
+        """Secret values (UTF-8): a long line is never cut inside one (redaction works per line)."""
         self._buffers = {"stdout": bytearray(), "stderr": bytearray()}
         self._seen_pid = False
         loop = asyncio.get_running_loop()
@@ -221,7 +231,7 @@ class _Collector:
             if len(buf) >= MAX_LINE:  # a very long line: pass it on in pieces rather than hold it
                 pieces = []
                 while len(buf) >= MAX_LINE:
-                    cut = _utf8_cut(buf, MAX_LINE)
+                    cut = _safe_cut(buf, _utf8_cut(buf, MAX_LINE), self._secrets)
                     pieces.append(bytes(buf[:cut]).decode("utf-8", "replace"))
                     del buf[:cut]
                 self._on_text(stream, "\n".join(pieces))
@@ -229,7 +239,7 @@ class _Collector:
         chunk = bytes(buf[:end])
         del buf[: end + 1]
         if len(chunk) > MAX_LINE:  # only after a long partial line (reads are <= 32 KiB): rare
-            self._on_text(stream, "\n".join(_split_long(chunk)))
+            self._on_text(stream, "\n".join(_split_long(chunk, self._secrets)))
         else:
             self._on_text(stream, chunk.decode("utf-8", "replace"))
 
@@ -279,12 +289,36 @@ def _utf8_cut(data: bytes | bytearray, limit: int) -> int:
     return cut if cut > 0 else limit
 
 
-def _split_long(chunk: bytes) -> list[str]:
-    """Lines of ``chunk`` (no trailing newline), each cut into pieces of at most MAX_LINE bytes."""
+def _safe_cut(data: bytes | bytearray, cut: int, secrets: Sequence[bytes]) -> int:
+    """``cut``, moved back to the start of a secret that would be split by it: one that spans it, or
+    one whose beginning ends ``data`` (its rest has not arrived yet). Redaction sees one line at a
+    time, so half a secret on each side of a cut would be written in clear."""
+    best = cut
+    end = len(data)
+    for secret in secrets:
+        size = len(secret)
+        low = max(0, cut - size + 1)
+        found = bytes(data[low : cut + size - 1]).find(secret)
+        while found >= 0 and low + found < cut:
+            start = low + found
+            if start + size > cut:
+                best = min(best, start)
+                break
+            found = bytes(data[low : cut + size - 1]).find(secret, found + 1)
+        for start in range(max(low, end - size + 1), min(cut, end)):  # only when data ends near the cut
+            if secret.startswith(bytes(data[start:])):
+                best = min(best, start)
+                break
+    return best if best > 0 else cut
+
+
+def _split_long(chunk: bytes, secrets: Sequence[bytes] = ()) -> list[str]:
+    """Lines of ``chunk`` (no trailing newline), each cut into pieces of at most MAX_LINE bytes
+    (never inside one of ``secrets``)."""
     out: list[str] = []
     for line in chunk.split(b"\n"):
         while len(line) > MAX_LINE:
-            cut = _utf8_cut(line, MAX_LINE)
+            cut = _safe_cut(line, _utf8_cut(line, MAX_LINE), secrets)
             out.append(line[:cut].decode("utf-8", "replace"))
             line = line[cut:]
         out.append(line.decode("utf-8", "replace"))
@@ -328,6 +362,9 @@ class SshSession:
         self.pinned_now: str | None = None
         """The fingerprint pinned by the last connect (first use), else None."""
         self.fingerprint: str | None = None
+        self.orphans: list[int] = []
+        """Remote process groups left by a dropped connection: they may still run on the target
+        (nothing tells a process that its SSH session went away). :meth:`stop_orphans` ends them."""
 
     @classmethod
     def from_settings(cls, target: Target, settings: Settings) -> SshSession:
@@ -477,15 +514,21 @@ class SshSession:
         env: Mapping[str, str] | None = None,
         shell: str = "bash",
         cancel: asyncio.Event | None = None,
+        secrets: Sequence[str] = (),
     ) -> int:
         """Run one command; return its exit code (negative signal number if killed by a signal).
 
         Output goes to ``on_text(stream, text)`` per chunk (its complete lines joined by newlines:
         the fast path), ``on_lines(stream, lines)`` per chunk, or ``on_line(stream, line)`` per line
-        (stream is "stdout" or "stderr"). Raises CommandTimedOut / CommandCancelled (the remote
-        process group is killed first), ConnectionDropped, SshConnectError.
+        (stream is "stdout" or "stderr"); a line longer than MAX_LINE is cut into pieces, never
+        inside one of ``secrets``. Raises CommandTimedOut / CommandCancelled (the remote process
+        group is killed first), ConnectionDropped (the group is added to :attr:`orphans`),
+        SshConnectError.
         """
-        await self.connect()
+        if cancel is not None:
+            await unless_cancelled(self.connect(), cancel)
+        else:
+            await self.connect()
         if on_text is None:
             if on_lines is not None:
                 lines_callback = on_lines
@@ -506,9 +549,10 @@ class SshSession:
         script = build_script(command, cwd=cwd, env=env, shell=shell)
         conn = self._conn
         collector_box: list[_Collector] = []
+        secret_bytes = [value.encode("utf-8", "replace") for value in secrets]
 
         def factory() -> _Collector:
-            collector = _Collector(on_text)
+            collector = _Collector(on_text, secret_bytes)
             collector_box.append(collector)
             return collector
 
@@ -546,12 +590,41 @@ class SshSession:
         exc = collector.closed.result()
         code = chan.get_returncode()
         if code is None or exc is not None:
+            pid = collector.pid.result() if collector.pid.done() else None
             await self._drop()
+            if pid:
+                self.orphans.append(pid)
             raise ConnectionDropped(
                 f"the connection to {self.target.name} broke while the command ran: {_reason(exc)}",
                 hint="check that the target is up (a VM may have been stopped or restarted)",
+                pid=pid,
             )
         return code
+
+    async def upload(self, local: Path, remote: str, *, mode: int = 0o600) -> str:
+        """Copy the file ``local`` to ``remote`` on the target (relative: in the login's home) over
+        SFTP on this connection, created with ``mode``; returns the remote file's absolute path."""
+        await self.connect()
+        import asyncssh
+
+        try:
+            async with self._conn.start_sftp_client() as sftp:
+                async with await sftp.open(remote, "wb", asyncssh.SFTPAttrs(permissions=mode)) as out:
+                    with local.open("rb") as source:
+                        while chunk := source.read(UPLOAD_CHUNK):
+                            await out.write(chunk)
+                return await sftp.realpath(remote)
+        except asyncssh.SFTPError as exc:
+            raise AgentError(
+                f"cannot write {remote} on {self.target.name}: {exc.reason}",
+                hint="check that the target's disk has room and its sshd offers SFTP (`Subsystem sftp` in sshd_config)",
+            ) from None
+        except (asyncssh.Error, OSError) as exc:
+            await self._drop()
+            raise ConnectionDropped(
+                f"copying {local.name} to {self.target.name} failed: {_reason(exc)}",
+                hint="check that the target is up and its sshd offers SFTP (`Subsystem sftp` in sshd_config)",
+            ) from None
 
     async def _stop(self, chan: Any, collector: _Collector) -> None:
         """Kill the remote process group of a channel (TERM, then KILL after a grace period)."""
@@ -565,6 +638,8 @@ class SshSession:
                 await asyncio.wait_for(asyncio.shield(collector.closed), KILL_GRACE)
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 await self._signal(pid, "KILL")
+        elif pid:
+            self.orphans.append(pid)  # no connection to send the signal through: end it after a reconnect
         chan.close()
         with suppress(Exception):
             await asyncio.wait_for(asyncio.shield(collector.closed), 2.0)
@@ -573,6 +648,32 @@ class SshSession:
         command = f"kill -{signal} -- -{pid} 2>/dev/null || kill -{signal} {pid} 2>/dev/null; true"
         with suppress(Exception):
             await asyncio.wait_for(self._conn.run(command, check=False), 5.0)
+
+    async def stop_orphans(self) -> list[tuple[int, str]]:
+        """End the process groups a dropped connection left behind (:attr:`orphans`): reconnect, then
+        TERM each group and KILL it if it is still there after KILL_GRACE seconds.
+
+        Returns ``(pid, what)`` per group, ``what`` being "stopped", "killed" (it ignored TERM) or
+        "gone" (it had ended by itself). Raises SshConnectError (the groups stay in ``orphans``).
+        """
+        if not self.orphans:
+            return []
+        await self.connect()
+        results: list[tuple[int, str]] = []
+        for pid in list(self.orphans):
+            command = _STOP_GROUP.format(pid=int(pid), tries=max(1, int(KILL_GRACE / 0.1)))
+            try:
+                result = await asyncio.wait_for(self._conn.run(command, check=False), KILL_GRACE + 10)
+            except Exception as exc:  # noqa: BLE001 - asyncssh errors, a timeout, a new drop
+                await self._drop()
+                raise SshConnectError(
+                    f"could not stop process group {pid} on {self.target.name}: {_reason(exc)}",
+                    hint=_unreachable_hint(self.target),
+                ) from None
+            words = str(result.stdout or "").split()
+            results.append((pid, words[-1] if words else "unknown"))
+            self.orphans.remove(pid)
+        return results
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
@@ -590,6 +691,51 @@ def _bound_reads(conn: Any) -> None:
     transport = getattr(conn, "_transport", None)
     if isinstance(getattr(transport, "max_size", None), int) and transport.max_size > READ_SIZE:
         transport.max_size = READ_SIZE
+
+
+_STOP_GROUP = (
+    # alive: a member of group p that is not a zombie (a zombie waits for a parent that may be the
+    # stuck sshd of the dropped connection: it counts as ended); without procps' ps, kill -0 decides
+    "p={pid}; alive() {{ if ps -e -o pgid= -o stat= >/dev/null 2>&1; then "
+    "ps -e -o pgid= -o stat= | awk -v p=$p '$1 == p && $2 !~ /^Z/ {{ f = 1 }} END {{ exit !f }}'; "
+    "else kill -0 -- -$p 2>/dev/null; fi; }}; "
+    "alive || {{ echo gone; exit 0; }}; kill -TERM -- -$p 2>/dev/null; "
+    "i=0; while [ $i -lt {tries} ]; do alive || {{ echo stopped; exit 0; }}; sleep 0.1; i=$((i+1)); done; "
+    "kill -KILL -- -$p 2>/dev/null; echo killed"
+)
+"""The remote command that ends a process group left by a dropped connection (TERM, then KILL)."""
+
+
+def exit_message(code: int) -> str:
+    """``exit status 3``, or ``killed by signal TERM`` for a negative code (asyncssh's exit signals)."""
+    if code >= 0:
+        return f"exit status {code}"
+    try:
+        return f"killed by signal {signal.Signals(-code).name.removeprefix('SIG')}"
+    except ValueError:
+        return f"killed by signal {-code}"
+
+
+async def unless_cancelled(awaitable: Any, cancel: asyncio.Event) -> Any:
+    """Await ``awaitable`` unless ``cancel`` is set first: then it is cancelled and CommandCancelled
+    raised (a connection attempt must not hold up a cancel for its whole timeout)."""
+    if cancel.is_set():
+        if asyncio.iscoroutine(awaitable):
+            awaitable.close()
+        raise CommandCancelled()
+    task = asyncio.ensure_future(awaitable)
+    waiter = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+            with suppress(BaseException):
+                await task
+    if task.cancelled():
+        raise CommandCancelled()
+    return task.result()
 
 
 def _reason(exc: BaseException | None) -> str:
@@ -657,9 +803,17 @@ class _TargetRunner:
         self.tasks = tasks
         self.session = session
         self.cancel = cancel
+        self._unreachable: set[int] = set()
+        """Orphaned process groups a reconnect already failed to reach (not tried again at the end)."""
 
     def info(self, step: str, text: str) -> None:
         self.active.info(self.target.name, step, text)
+
+    def problem(self, step: str, exc: AgentError, prefix: str = "error: ") -> None:
+        """An error's message and, on its own line, how to fix it (the task's log shows both)."""
+        self.info(step, f"{prefix}{exc.message}")
+        if exc.hint:
+            self.info(step, f"fix: {exc.hint}")
 
     async def run(self) -> None:
         name = self.target.name
@@ -669,79 +823,136 @@ class _TargetRunner:
             return
         self.info(first, f"connecting to {self.target.address}")
         try:
-            await self.session.connect()
+            await unless_cancelled(self.session.connect(), self.cancel)
+        except CommandCancelled:
+            self.info(first, "cancelled while connecting")
+            self.active.step(name, first, "cancelled", message="cancelled while connecting")
+            self.active.target_done(name, "cancelled", "cancelled while connecting")
+            return
         except AgentError as exc:
-            self.info(first, f"error: {exc.message}")
-            if exc.hint:
-                self.info(first, f"fix: {exc.hint}")
+            self.problem(first, exc)
             self.active.step(name, first, "failed", message=exc.message)
             self.active.target_done(name, "failed", exc.message)
             return
         if self.session.pinned_now:
             self.info(first, f"pinned the host key {self.session.pinned_now} (first connection)")
+        step = first
         try:
-            stopped = False
             for task in self.tasks:
-                if stopped:
-                    break
+                step = task.name
                 status = await self.run_task(task)
-                if status == "cancelled":
-                    stopped = True
-                elif status == "failed" and not task.continue_on_error:
-                    stopped = True
+                if status == "cancelled" or (status == "failed" and not task.continue_on_error):
+                    break
         finally:
+            if self.session.orphans:
+                await self.stop_orphans(step, final=True)
             await self.session.close()
         self.active.target_done(name, "cancelled" if self.cancel.is_set() else None)
+
+    async def stop_orphans(self, step: str, *, final: bool = False) -> None:
+        """End what a dropped connection left running on the target, and say so in the log.
+
+        Before a retry or the next task (``final`` False) every orphan is tried; at the end of the
+        target only those no reconnect failed to reach yet, then whatever is left is named."""
+        session = self.session
+        if not final or any(pid not in self._unreachable for pid in session.orphans):
+            try:
+                results = await session.stop_orphans()
+            except AgentError as exc:
+                self._unreachable.update(session.orphans)
+                self.problem(step, exc, prefix="could not stop what the dropped connection left running: ")
+            else:
+                for pid, what in results:
+                    self.info(step, _ORPHAN_NOTES.get(what, "process group {pid} left by the dropped connection: {what}").format(pid=pid, what=what))
+        if final and session.orphans:
+            groups = ", ".join(str(pid) for pid in session.orphans)
+            command = "kill -TERM -- " + " ".join(f"-{pid}" for pid in session.orphans)
+            self.info(step, f"process group {groups} may still be running on {self.target.name}: stop it there with `{command}`")
+            session.orphans.clear()
 
     async def run_task(self, task: ResolvedTask) -> str:
         name, step = self.target.name, task.name
         attempts = task.retries + 1
         shown = display_command(task.run)
+        secrets = self.active.redactor.values
 
         def on_text(stream: str, text: str) -> None:
             self.active.block(name, step, stream, text)  # type: ignore[arg-type]
+
+        first_started, first_clock = utcnow(), time.monotonic()  # the step's duration spans every attempt
+
+        def total() -> float:
+            return time.monotonic() - first_clock
 
         for attempt in range(1, attempts + 1):
             if self.cancel.is_set():
                 self.active.step(name, step, "cancelled", message="cancelled", attempts=attempt - 1)
                 return "cancelled"
-            started, clock = utcnow(), time.monotonic()
-            self.active.step(name, step, "running", started=started, attempts=attempt)
+            if self.session.orphans:
+                await self.stop_orphans(step)
+            clock = time.monotonic()
+            self.active.step(name, step, "running", started=first_started, attempts=attempt)
             suffix = f"   (attempt {attempt} of {attempts})" if attempt > 1 else ""
             self.info(step, f"$ {shown}{suffix}")
             code: int | None = None
             try:
                 code = await self.session.run(
-                    task.run, task.timeout, on_text=on_text, cwd=task.cwd, env=task.env, shell=task.shell, cancel=self.cancel
+                    task.run,
+                    task.timeout,
+                    on_text=on_text,
+                    cwd=task.cwd,
+                    env=task.env,
+                    shell=task.shell,
+                    cancel=self.cancel,
+                    secrets=secrets,
                 )
             except CommandCancelled as exc:
-                duration = time.monotonic() - clock
                 self.info(step, exc.message)
-                self.active.step(name, step, "cancelled", started=started, duration=duration, message=exc.message, attempts=attempt)
+                self.active.step(name, step, "cancelled", started=first_started, duration=total(), message=exc.message, attempts=attempt)
                 return "cancelled"
+            except asyncio.CancelledError:  # ctrl+c in the CLI, the app quitting: the remote process was stopped
+                self.info(step, "cancelled; the remote process was stopped")
+                self.active.step(name, step, "cancelled", started=first_started, duration=total(), message="cancelled", attempts=attempt)
+                raise
             except AgentError as exc:  # timed out, connection dropped, cannot reconnect
                 message = exc.message
+                hint = exc.hint
             else:
-                message = None if code == 0 else f"exit status {code}"
-            duration = time.monotonic() - clock
+                message = None if code == 0 else exit_message(code)
+                hint = None
+            took = time.monotonic() - clock
+            overall = f" ({total():.2f} s over {attempt} attempts)" if attempt > 1 else ""
             if code == 0:
-                self.info(step, f"ok in {duration:.2f} s")
-                self.active.step(name, step, "ok", exit_code=0, started=started, duration=duration, attempts=attempt)
+                self.info(step, f"ok in {took:.2f} s{overall}")
+                self.active.step(name, step, "ok", exit_code=0, started=first_started, duration=total(), attempts=attempt)
                 return "ok"
-            self.info(step, f"failed after {duration:.2f} s: {message}")
+            self.info(step, f"failed after {took:.2f} s: {message}")
+            if hint:
+                self.info(step, f"fix: {hint}")
             if attempt < attempts:
-                self.active.step(name, step, "running", started=started, message=message, attempts=attempt)
+                self.active.step(name, step, "running", started=first_started, message=message, attempts=attempt)
                 if task.retry_delay:
                     self.info(step, f"retrying in {task.retry_delay:g} s")
                 if await _sleep_or_cancel(task.retry_delay, self.cancel):
-                    self.active.step(name, step, "cancelled", exit_code=code, started=started, duration=duration, message="cancelled", attempts=attempt)
+                    self.active.step(
+                        name, step, "cancelled", exit_code=code, started=first_started, duration=total(), message="cancelled", attempts=attempt
+                    )
                     return "cancelled"
                 continue
-            self.active.step(name, step, "failed", exit_code=code, started=started, duration=duration, message=message, attempts=attempt)
+            self.active.step(
+                name, step, "failed", exit_code=code, started=first_started, duration=total(), message=message, attempts=attempt
+            )
             if task.continue_on_error:
                 self.info(step, "continue_on_error: going on with the next task")
             return "failed"
         raise AssertionError("unreachable")
+
+
+_ORPHAN_NOTES = {
+    "stopped": "stopped process group {pid}, left running on the target by the dropped connection",
+    "killed": "killed process group {pid}, left running by the dropped connection (it ignored TERM)",
+    "gone": "process group {pid} of the dropped connection had already ended",
+}
 
 
 async def run_tasks(

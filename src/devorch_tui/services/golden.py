@@ -3,8 +3,9 @@
 Multipass has no ``launch --snapshot``. The golden image is a VM named ``VM_NAME`` (from ``.env``),
 launched with ``--cloud-init``, verified, stopped and snapshotted as ``golden-image`` with the comment
 ``template=NAME sha256=HASH`` (the hash of the rendered cloud-init). Project VMs are clones of that VM
-(``services.provision``); the snapshot lets a provision put the VM back exactly as it was built when
-something started it since (``restore --destructive``).
+(``services.provision``); every provision first puts the VM back exactly as it was built
+(``restore --destructive``): multipass cannot tell whether a stopped VM was booted since its snapshot
+(by the dashboard, `devorch-tui vm start`, or plain multipass), and restoring a stopped VM is fast.
 
 An existing golden image is reused unless a rebuild is asked for. It is *stale* when the hash in its
 comment differs from the hash of today's render. Every operation on the golden VM (build, verify,
@@ -41,7 +42,13 @@ GOLDEN_SNAPSHOT = "golden-image"
 DEFAULT_IMAGE = "22.04"
 CLOUD_INIT_LOG = "/var/log/cloud-init-output.log"
 LOG_POLL_INTERVAL = 1.0
-_COMMENT_RE = re.compile(r"template=(?P<template>\S+)\s+sha256=(?P<sha>[0-9a-f]{64})")
+REBUILD_WARNING = (
+    "--rebuild deletes the current base VM {vm} before building the new one: if the build fails, "
+    "there is no golden image until a build succeeds (project VMs already cloned from it are not touched)"
+)
+# ``template=NAME sha256=HASH``; a NAME with spaces, quotes or control characters is written as a JSON string.
+_COMMENT_RE = re.compile(r'template=(?P<template>"(?:[^"\\]|\\.)*"|\S+)\s+sha256=(?P<sha>[0-9a-f]{64})')
+_PLAIN_NAME_RE = re.compile(r'[^\s"]+')
 
 
 class GoldenImageError(DevorchError):
@@ -69,14 +76,27 @@ class VerifyFailed(DevorchError):
 
 
 def golden_comment(template: str, sha256: str) -> str:
-    """The snapshot comment that names the template and the hash of the rendered cloud-init."""
-    return f"template={template} sha256={sha256}"
+    """The snapshot comment that names the template and the hash of the rendered cloud-init.
+
+    A plain name is written as it is (``template=python sha256=...``); any other (spaces, quotes,
+    control characters, empty) as a JSON string (``template="my python" sha256=...``).
+    """
+    name = template if _PLAIN_NAME_RE.fullmatch(template) else json.dumps(template, ensure_ascii=False)
+    return f"template={name} sha256={sha256}"
 
 
 def parse_golden_comment(comment: str) -> tuple[str, str] | None:
     """``(template, sha256)`` from a golden snapshot comment, or None when it is not one of ours."""
     match = _COMMENT_RE.search(comment or "")
-    return (match.group("template"), match.group("sha")) if match else None
+    if not match:
+        return None
+    name = match.group("template")
+    if name.startswith('"'):
+        try:
+            name = json.loads(name)
+        except ValueError:
+            return None
+    return name, match.group("sha")
 
 
 # ------------------------------------------------------------------------------------------ lock
@@ -88,17 +108,34 @@ class GoldenLock:
     """Serialises operations on one golden VM: an asyncio.Lock in this process plus an flock on
     ``state_dir/golden/VM.lock`` so two devorch-tui processes (the dashboard and a script) do not
     restore and clone the same VM at once. ``async with lock:`` or ``await acquire()`` / ``release()``.
+
+    The holder writes what it does into the lock file (``owner``), so a waiter, in this process or
+    another, can say what it waits for (:meth:`holder`).
     """
 
     def __init__(self, local: asyncio.Lock, path: Path) -> None:
         self._local = local
         self.path = path
         self._fd: int | None = None
+        self._owner: str | None = None
 
     def locked(self) -> bool:
         return self._local.locked()
 
-    async def acquire(self) -> bool:
+    def holder(self) -> str | None:
+        """What the current holder does (e.g. "the golden image build"), when someone holds the lock."""
+        if self._local.locked() and self._owner:
+            return self._owner
+        try:
+            return self.path.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+    async def acquire(self, owner: str = "a golden image operation", on_wait: Callable[[str], None] | None = None) -> bool:
+        """Take the lock; ``on_wait(what the holder does)`` is called once if it must wait."""
+        if self._local.locked() and on_wait is not None:
+            on_wait(self.holder() or "another golden image operation")
+            on_wait = None
         await self._local.acquire()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -108,25 +145,40 @@ class GoldenLock:
                     try:
                         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                         break
-                    except BlockingIOError:
-                        await asyncio.sleep(LOCK_POLL_INTERVAL)  # held by another process
+                    except BlockingIOError:  # held by another process
+                        if on_wait is not None:
+                            on_wait(f"{self.holder() or 'a golden image operation'} in another devorch-tui process")
+                            on_wait = None
+                        await asyncio.sleep(LOCK_POLL_INTERVAL)
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, owner.encode("utf-8"), 0)
             except BaseException:
                 os.close(fd)
                 raise
-            self._fd = fd
+            self._fd, self._owner = fd, owner
         except BaseException:
             self._local.release()
             raise
         return True
 
     def release(self) -> None:
-        fd, self._fd = self._fd, None
+        fd, self._fd, self._owner = self._fd, None, None
         if fd is not None:
             try:
+                os.ftruncate(fd, 0)
                 fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
         self._local.release()
+
+    @contextlib.asynccontextmanager
+    async def held(self, owner: str) -> AsyncIterator[GoldenLock]:
+        """``async with lock.held("the golden image build"):`` (waiters can say what they wait for)."""
+        await self.acquire(owner)
+        try:
+            yield self
+        finally:
+            self.release()
 
     async def __aenter__(self) -> GoldenLock:
         await self.acquire()
@@ -148,31 +200,6 @@ def golden_lock(settings: Settings, vm_name: str) -> GoldenLock:
     if lock is None:
         lock = locks[path] = GoldenLock(asyncio.Lock(), path)
     return lock
-
-
-# -------------------------------------------------------------------------------- pristine marker
-
-
-def _marker_path(settings: Settings, vm_name: str) -> Path:
-    return settings.paths.state_dir / "golden" / f"{vm_name}.json"
-
-
-def mark_pristine(settings: Settings, vm_name: str, pristine: bool) -> None:
-    """Remember whether the golden VM is exactly its snapshot (just taken or restored, not started since)."""
-    path = _marker_path(settings, vm_name)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"vm": vm_name, "snapshot": GOLDEN_SNAPSHOT, "pristine": pristine}), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def is_pristine(settings: Settings, vm_name: str) -> bool:
-    """True only when devorch-tui itself took or restored the snapshot and has not started the VM since."""
-    try:
-        data = json.loads(_marker_path(settings, vm_name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return bool(data.get("pristine")) and data.get("snapshot") == GOLDEN_SNAPSHOT
 
 
 # ------------------------------------------------------------------------------ template + .env
@@ -254,6 +281,8 @@ class GoldenStatus:
     current_template: str | None = None
     current_sha256: str | None = None
     render_problem: str | None = None
+    snapshots_supported: bool = True
+    """False on a backend without snapshots (lxd): no golden image there; provisions launch from cloud-init."""
 
     @property
     def ready(self) -> bool:
@@ -267,6 +296,12 @@ class GoldenStatus:
 
     @property
     def summary(self) -> str:
+        if not self.snapshots_supported:
+            return (
+                f"this Multipass backend has no snapshots, so it keeps no golden image"
+                f"{f' (VM {self.vm_name} is {self.state})' if self.exists else ''}: "
+                "provisioning launches each project VM from the rendered cloud-init instead"
+            )
         if not self.exists:
             return f"no base image: VM {self.vm_name} does not exist"
         if not self.has_snapshot:
@@ -292,6 +327,7 @@ class GoldenStatus:
             "ready": self.ready,
             "stale": self.stale,
             "render_problem": self.render_problem,
+            "snapshots_supported": self.snapshots_supported,
             "summary": self.summary,
         }
 
@@ -316,12 +352,14 @@ async def golden_status(
         status.current_template, status.current_sha256 = plan.template, plan.sha256
     by_name = {instance.name: instance for instance in (instances if instances is not None else await client.list(ipv4=False))}
     instance = by_name.get(vm_name)
-    if instance is None or instance.state == "Deleted":
+    if instance is not None and instance.state != "Deleted":
+        status.exists, status.state = True, instance.state
+    snapshots = await _snapshots(client)
+    if snapshots is None:
+        status.snapshots_supported = False
+    if not status.exists or snapshots is None:
         return status
-    status.exists, status.state = True, instance.state
-    if instance.state != "Stopped" and is_pristine(settings, vm_name):
-        mark_pristine(settings, vm_name, False)  # it runs (or ran): the next provision restores it first
-    for snapshot in await _snapshots(client):
+    for snapshot in snapshots:
         if snapshot.instance == vm_name and snapshot.name == GOLDEN_SNAPSHOT:
             status.has_snapshot = True
             parsed = parse_golden_comment(snapshot.comment)
@@ -330,12 +368,13 @@ async def golden_status(
     return status
 
 
-async def _snapshots(client: MultipassClient) -> list[Any]:
+async def _snapshots(client: MultipassClient) -> list[Any] | None:
+    """Every snapshot; None when the backend has none (lxd/libvirt: no golden image there either)."""
     try:
         return await client.list_snapshots()
     except MultipassError as exc:
         if exc.kind == MultipassErrorKind.NOT_SUPPORTED:
-            return []  # lxd/libvirt: no snapshots, so no golden image either
+            return None
         raise
 
 
@@ -569,18 +608,14 @@ async def create_base_image(
     limit = timeout if timeout is not None else settings.multipass_launch_timeout
     plan = plan_from_workspace(settings, write=False)  # validate before touching anything
     vm = plan.vm_name
-    async with golden_lock(settings, vm):
-        try:
-            await client.list_snapshots()
-        except MultipassError as exc:
-            if exc.kind != MultipassErrorKind.NOT_SUPPORTED:
-                raise
+    async with golden_lock(settings, vm).held("the golden image build"):
+        status = await golden_status(settings, client, vm)
+        if not status.snapshots_supported:
             raise GoldenImageError(
                 "this Multipass backend has no snapshots, so it cannot keep a golden image",
                 hint="skip this step: `devorch-tui provision` launches each project VM from the rendered cloud-init "
                 "instead; or switch to the qemu driver (`multipass set local.driver=qemu`)",
-            ) from None
-        status = await golden_status(settings, client, vm)
+            )
         if status.ready and not rebuild:
             return BaseImageResult(status=status, reused=True)
         if status.exists and not status.has_snapshot and not rebuild:
@@ -599,9 +634,9 @@ async def create_base_image(
         async def remove_old(ctx: StepContext) -> str:
             if not status.exists:
                 raise SkipStep(f"no VM {vm} yet")
+            ctx.info(f"warning: {REBUILD_WARNING.format(vm=vm)}")
             ctx.info(f"deleting the old base VM {vm} (--rebuild)")
             await client.delete(vm, purge=True)
-            mark_pristine(settings, vm, False)
             KnownHosts.from_settings(settings).forget(vm)  # the rebuilt VM has new host keys
             return f"deleted {vm}"
 
@@ -646,7 +681,6 @@ async def create_base_image(
         async def snapshot(ctx: StepContext) -> str:
             current: TemplatePlan = ctx.data["plan"]
             name = await client.snapshot(vm, GOLDEN_SNAPSHOT, comment=current.comment)
-            mark_pristine(settings, vm, True)
             ctx.info(f"snapshot {vm}.{name} taken: {current.comment}")
             return f"{vm}.{name}"
 
@@ -686,7 +720,7 @@ async def verify_base_image(
     """Run the environment checks alone on the golden VM, then put it back as it was."""
     plan = plan_from_workspace(settings, write=False)
     vm = plan.vm_name
-    async with golden_lock(settings, vm):
+    async with golden_lock(settings, vm).held("the golden image check (verify)"):
         status = await golden_status(settings, client, vm)
         if not status.exists:
             raise GoldenImageError(f"there is no base VM {vm} to verify", hint="build it with `devorch-tui base-image create`")
@@ -695,7 +729,6 @@ async def verify_base_image(
         async def start(ctx: StepContext) -> str:
             if status.state == "Running":
                 raise SkipStep(f"{vm} is running")
-            mark_pristine(settings, vm, False)
             await client.start(vm)
             return f"{vm} started"
 
@@ -704,7 +737,6 @@ async def verify_base_image(
             await client.stop(vm)
             if status.has_snapshot:
                 await client.restore(vm, GOLDEN_SNAPSHOT)
-                mark_pristine(settings, vm, True)
 
         async def verify(ctx: StepContext) -> str:
             checks = await verify_environment(settings, client, vm, plan, ctx, timeout)
@@ -726,7 +758,6 @@ async def verify_base_image(
             if not (was_stopped and status.has_snapshot):
                 raise SkipStep("no snapshot to restore" if not status.has_snapshot else "left running")
             await client.restore(vm, GOLDEN_SNAPSHOT)
-            mark_pristine(settings, vm, True)
             return f"{vm} is {vm}.{GOLDEN_SNAPSHOT} again"
 
         steps = [Step("start", start), Step("verify", verify), Step("stop", stop), Step("restore golden-image", restore)]

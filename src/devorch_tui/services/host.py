@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from devorch_tui.config import Settings
 
 GiB = 1024**3
+GB = 1000**3
+# RAM is sold in GiB ("16 GB" is 16 GiB): judged and shown in GiB. Disks are sold in GB: judged and shown in GB.
 MIN_RAM_GB = 8
 RECOMMENDED_RAM_GB = 16
 MIN_DISK_GB = 50
@@ -45,6 +47,11 @@ CLONE_VERSION = (1, 15)  # `multipass clone`, which the golden-image flow needs
 INSTALL_URL = "https://canonical.com/multipass/install"
 LINUX_SOCKET = Path("/var/snap/multipass/common/multipass_socket")
 MACOS_SOCKET = Path("/var/run/multipass_socket")
+# Where multipassd keeps images and VM disks: the free space that matters.
+MULTIPASS_STORAGE = {
+    "Linux": Path("/var/snap/multipass/common"),
+    "Darwin": Path("/var/root/Library/Application Support/multipassd"),
+}
 
 Status = Literal["ok", "warn", "fail"]
 DaemonProblem = Literal["down", "denied", "unauthenticated"]
@@ -98,6 +105,8 @@ class HostFacts:
     """macOS: `sysctl -n kern.hv_support` is 1."""
     memory_bytes: int | None = None
     disk_path: Path | None = None
+    """Where free space was measured: multipass's storage folder, else the app's data folder."""
+    disk_is_multipass: bool = False
     disk_free_bytes: int | None = None
     ssh_path: str | None = None
     ssh_keygen_path: str | None = None
@@ -137,7 +146,8 @@ async def gather_facts(settings: Settings) -> HostFacts:
     virt_task = _virtualization(system)
     memory_task = _memory_bytes(system)
     multipass, virt, memory = await asyncio.gather(mp_task, virt_task, memory_task)
-    disk_path, disk_free = _disk_free(settings.paths.data_dir)
+    disk_path, disk_is_multipass = disk_target(system, settings.paths.data_dir)
+    disk_free = _disk_free(disk_path)
     try:
         problems = tuple(key_problems(key_path))
     except OSError as exc:
@@ -154,6 +164,7 @@ async def gather_facts(settings: Settings) -> HostFacts:
         hv_support=virt.get("hv_support"),
         memory_bytes=memory,
         disk_path=disk_path,
+        disk_is_multipass=disk_is_multipass,
         disk_free_bytes=disk_free,
         ssh_path=shutil.which("ssh"),
         ssh_keygen_path=shutil.which("ssh-keygen"),
@@ -269,15 +280,28 @@ async def _sysctl(name: str) -> str | None:
     return result.stdout.strip() if result.ok else None
 
 
-def _disk_free(folder: Path) -> tuple[Path, int | None]:
-    """Free bytes on the filesystem that holds ``folder`` (or its nearest existing parent)."""
+def disk_target(system: str, data_dir: Path, storage: Path | None = None) -> tuple[Path, bool]:
+    """The folder whose disk to measure, and whether it is multipass's storage (else the data folder)."""
+    storage = storage if storage is not None else MULTIPASS_STORAGE.get(system)
+    if storage is not None:
+        try:
+            if storage.exists():
+                return storage, True
+        except PermissionError:  # macOS: /var/root is closed to users; _disk_free measures its volume
+            return storage, True
+    return data_dir, False
+
+
+def _disk_free(folder: Path) -> int | None:
+    """Free bytes on the filesystem that holds ``folder`` (or its nearest parent that can be measured)."""
     probe = folder.expanduser()
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    try:
-        return folder, shutil.disk_usage(probe).free
-    except OSError:
-        return folder, None
+    while True:
+        try:
+            return shutil.disk_usage(probe).free
+        except OSError:
+            if probe.parent == probe:
+                return None
+            probe = probe.parent
 
 
 def _user() -> str:
@@ -413,19 +437,19 @@ def check_virtualization(facts: HostFacts) -> CheckResult:
 def check_memory(facts: HostFacts) -> CheckResult:
     title = "Memory"
     if facts.memory_bytes is None:
-        return CheckResult("memory", title, "warn", "could not read the amount of RAM", f"make sure the machine has at least {MIN_RAM_GB} GB")
+        return CheckResult("memory", title, "warn", "could not read the amount of RAM", f"make sure the machine has at least {MIN_RAM_GB} GiB")
     # Kernels report a little less than the installed RAM (firmware reservations): judge whole GiB.
     total = facts.memory_bytes / GiB
     size = round(total)
     detail = f"{total:.1f} GiB RAM"
     if size < MIN_RAM_GB:
         return CheckResult(
-            "memory", title, "fail", f"{detail}; at least {MIN_RAM_GB} GB is needed",
-            f"use a machine with {MIN_RAM_GB} GB or more ({RECOMMENDED_RAM_GB} GB recommended), or give VMs less with VM_MEMORY",
+            "memory", title, "fail", f"{detail}; at least {MIN_RAM_GB} GiB is needed",
+            f"use a machine with {MIN_RAM_GB} GiB or more ({RECOMMENDED_RAM_GB} GiB recommended), or give VMs less with VM_MEMORY",
         )
     if size < RECOMMENDED_RAM_GB:
         return CheckResult(
-            "memory", title, "warn", f"{detail}; {RECOMMENDED_RAM_GB} GB is recommended",
+            "memory", title, "warn", f"{detail}; {RECOMMENDED_RAM_GB} GiB is recommended",
             "keep VM_MEMORY small (e.g. 2G) and run few VMs at once",
         )
     return CheckResult("memory", title, "ok", detail)
@@ -434,18 +458,23 @@ def check_memory(facts: HostFacts) -> CheckResult:
 def check_disk(facts: HostFacts) -> CheckResult:
     title = "Free disk"
     where = display_path(facts.disk_path) if facts.disk_path else "the data folder"
+    if facts.disk_is_multipass:
+        where = f"{where} (multipass's VM storage)"
+    elif facts.disk_path:
+        where = f"{where} (the app's data folder; multipass's storage folder was not found)"
     if facts.disk_free_bytes is None:
-        return CheckResult("disk", title, "warn", f"could not read free space for {where}", f"run `df -h {where}`")
-    free = facts.disk_free_bytes / GiB
-    detail = f"{free:.0f} GiB free on the disk of {where}"
+        path = shlex.quote(str(facts.disk_path)) if facts.disk_path else "."
+        return CheckResult("disk", title, "warn", f"could not read free space for {where}", f"run `df -h {path}`")
+    free = facts.disk_free_bytes / GB
+    detail = f"{free:.0f} GB free on the disk of {where}"
     if free < MIN_DISK_GB:
         return CheckResult(
-            "disk", title, "fail", f"{detail} (at least {MIN_DISK_GB} GB is needed)",
+            "disk", title, "fail", f"{detail}; at least {MIN_DISK_GB} GB is needed",
             f"free up space (`multipass purge` removes deleted VMs) to reach {MIN_DISK_GB} GB",
         )
     if free < RECOMMENDED_DISK_GB:
         return CheckResult(
-            "disk", title, "warn", f"{detail} ({RECOMMENDED_DISK_GB} GB recommended)",
+            "disk", title, "warn", f"{detail}; {RECOMMENDED_DISK_GB} GB is recommended",
             "keep VM_DISK small and purge VMs you no longer need (`multipass purge`)",
         )
     return CheckResult("disk", title, "ok", detail)

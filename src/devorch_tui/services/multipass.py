@@ -4,15 +4,20 @@ Every call goes through :func:`devorch_tui.services.procs.run` (argv list, ``LC_
 ``/dev/null``, a timeout on every call, process group killed on timeout). Names and sizes are
 validated before multipass is called. Calls that change an instance are serialised per instance
 name with an ``asyncio.Lock``, so e.g. a restore and a clone of the same template never overlap.
-Success is decided by the exit code only: stderr may carry daemon log lines on success.
+Success is decided by the exit code only: stderr may carry daemon log lines on success. The one
+exception to all this is the interactive shell (``run_shell``), which runs attached to the terminal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import os
 import re
+import subprocess
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -29,6 +34,7 @@ from devorch_tui.services.multipass_models import (
     Image,
     Instance,
     InstanceInfo,
+    InstanceResources,
     JsonFormatError,
     Mount,
     SnapshotInfo,
@@ -53,6 +59,8 @@ __all__ = [
     "Image",
     "Instance",
     "InstanceInfo",
+    "InstanceResources",
+    "LaunchPlan",
     "Mount",
     "MultipassClient",
     "MultipassError",
@@ -65,6 +73,7 @@ __all__ = [
     "Zone",
     "clean_detail",
     "clean_output",
+    "validate_timeout",
     "version_tuple",
 ]
 
@@ -74,10 +83,16 @@ NO_CLONE_DRIVERS = frozenset({"lxd", "libvirt"})
 # Extra seconds our own kill timer waits past multipass's --timeout, so exit 5 wins the race.
 TIMEOUT_GRACE = 15.0
 
+# multipass reads --timeout with QString::toInt: a positive 32-bit integer.
+MAX_TIMEOUT = 2**31 - 1
+
+_SHELL_STDERR_KEPT = 8192
+_FAILED_LINE = re.compile(r"^(shell|start) failed: ", re.MULTILINE)  # shell starts a stopped VM first
+
 _CSI = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])")
 _OTHER_ESCAPE = re.compile(r"\x1b[^\[]")
-_IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/+~@%-]*$")
-_SETTING_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+~@%-]*")  # fullmatch: a trailing newline is no image
+_SETTING_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def clean_output(text: str) -> str:
@@ -120,9 +135,29 @@ def clean_output(text: str) -> str:
     return "\n".join(line for line in lines if line.strip())
 
 
+def validate_timeout(value: float | int | str, *, field: str = "--timeout") -> int:
+    """Seconds multipass may wait (``--timeout``): a finite number, at least 1; fractions round up."""
+    text = str(value).strip()
+    try:
+        if not text.isascii() or "_" in text:  # float() takes "٣" and "1_0"; multipass does not
+            raise ValueError(text)
+        seconds = float(text)
+    except ValueError:
+        seconds, problem = 0.0, f"{text!r} is not a number of seconds"
+    else:
+        problem = f"{text} is not a finite number of seconds" if not math.isfinite(seconds) else ""
+    if not problem and seconds < 1:
+        problem = f"{text} is less than 1 second"
+    if not problem and seconds > MAX_TIMEOUT:
+        problem = f"{text} is more than multipass accepts ({MAX_TIMEOUT} s)"
+    if problem:
+        raise ValidationError(field, problem, hint="give whole seconds, 1 or more, e.g. 600 (10 minutes)")
+    return math.ceil(seconds)
+
+
 def _validate_image(image: str) -> str:
     image = image.strip()
-    if not image or not _IMAGE_RE.match(image):
+    if not image or not _IMAGE_RE.fullmatch(image):
         raise ValidationError(
             "image",
             f"{image!r} is not an image name",
@@ -148,6 +183,15 @@ def _validate_transfer_path(path: str) -> str:
     if colon and "/" not in name and name:  # instance path NAME:PATH
         validate_vm_name(name)
     return path
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """A launch whose arguments were checked: the argv after ``multipass`` and our kill timer."""
+
+    name: str
+    argv: tuple[str, ...]
+    limit: float
 
 
 class MultipassClient:
@@ -228,7 +272,10 @@ class MultipassClient:
 
     def _with_timeout_flag(self, timeout: float | None) -> tuple[list[str], float]:
         """``--timeout N`` for multipass and our own (later) kill timer."""
-        seconds = max(1, int(timeout if timeout is not None else self.launch_timeout))
+        if timeout is None:
+            seconds = validate_timeout(self.launch_timeout, field="multipass_launch_timeout")
+        else:
+            seconds = validate_timeout(timeout)
         return ["--timeout", str(seconds)], seconds + TIMEOUT_GRACE
 
     # ------------------------------------------------------------------ queries
@@ -282,11 +329,18 @@ class MultipassClient:
         return self._parse(parse_find, result, "find")
 
     async def get(self, key: str) -> str:
-        """``multipass get KEY`` (e.g. ``local.driver``), stripped."""
-        if not _SETTING_KEY_RE.match(key):
+        """``multipass get --raw KEY`` (e.g. ``local.driver``), stripped; "" for an empty value."""
+        if not _SETTING_KEY_RE.fullmatch(key):
             raise ValidationError("setting key", f"{key!r} is not a multipass setting key", hint="e.g. local.driver")
-        result = await self._call(["get", key])
+        result = await self._call(["get", "--raw", key])
         return result.stdout.strip()
+
+    async def resources(self, name: str) -> InstanceResources:
+        """CPUs, memory and disk an instance is given (`get local.NAME.cpus|memory|disk`): known
+        while it is stopped too, when `info` has no runtime data."""
+        name = validate_vm_name(name)
+        cpus, memory, disk = await asyncio.gather(*(self.get(f"local.{name}.{key}") for key in ("cpus", "memory", "disk")))
+        return InstanceResources.from_settings(cpus, memory, disk)
 
     async def supports_clone(self) -> bool:
         """Clone needs multipass >= 1.15 and a driver other than lxd/libvirt."""
@@ -326,6 +380,19 @@ class MultipassClient:
         timeout: float | None = None,
     ) -> str:
         """Create and start an instance; returns multipass's output without the spinner."""
+        return await self.run_launch(self.plan_launch(name, image, cpus, memory, disk, cloud_init, timeout))
+
+    def plan_launch(
+        self,
+        name: str,
+        image: str = "22.04",
+        cpus: int | str | None = None,
+        memory: str | None = None,
+        disk: str | None = None,
+        cloud_init: Path | None = None,
+        timeout: float | None = None,
+    ) -> LaunchPlan:
+        """Check every launch argument (ValidationError on the first bad one); nothing runs yet."""
         name = validate_vm_name(name)
         args = ["launch", _validate_image(image), "--name", name]
         if cpus is not None:
@@ -342,8 +409,12 @@ class MultipassClient:
                 )
             args += ["--cloud-init", str(path.resolve())]
         flag, limit = self._with_timeout_flag(timeout)
-        async with self._locked(name):
-            result = await self._call(args + flag, timeout=limit)
+        return LaunchPlan(name=name, argv=(*args, *flag), limit=limit)
+
+    async def run_launch(self, plan: LaunchPlan) -> str:
+        """Run a checked launch; returns multipass's output without the spinner."""
+        async with self._locked(plan.name):
+            result = await self._call(list(plan.argv), timeout=plan.limit)
         return clean_output(result.stdout)
 
     async def start(self, *names: str, timeout: float | None = None) -> None:
@@ -477,4 +548,30 @@ class MultipassClient:
     def shell_argv(self, name: str) -> list[str]:
         """The argv that opens an interactive shell (run it attached to the terminal)."""
         return [self.binary, "shell", validate_vm_name(name)]
+
+    def run_shell(self, name: str) -> int:
+        """Run `multipass shell NAME` attached to this terminal until it ends (blocking); returns its
+        exit code, which from 1.17 on is the inner shell's own.
+
+        multipass's stderr passes through to the terminal as it comes and its end is kept: when
+        multipass itself failed (its "shell failed: ..." or a timeout there, not a command in the
+        VM, whose output reaches the terminal through the session), this raises MultipassError, so
+        a caller that hides the terminal again (the dashboard) can say what happened. OSError when
+        the binary cannot be run.
+        """
+        argv = self.shell_argv(name)
+        process = subprocess.Popen(argv, stderr=subprocess.PIPE)  # noqa: S603 - an argv list; stdin/stdout: the terminal
+        assert process.stderr is not None
+        tail = bytearray()
+        with process.stderr:
+            while chunk := os.read(process.stderr.fileno(), 4096):
+                os.write(2, chunk)
+                tail += chunk
+                del tail[:-_SHELL_STDERR_KEPT]
+        code = process.wait()
+        stderr = tail.decode("utf-8", errors="replace")
+        # By its words only: from 1.17 the inner shell's own exit code (e.g. 5) comes out here too.
+        if code != 0 and (_FAILED_LINE.search(stderr) or classify(None, stderr) is not MultipassErrorKind.OTHER):
+            raise MultipassError.from_result("shell", code, stderr)
+        return code
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import enum
 import re
+from collections import ChainMap
+from collections.abc import Mapping
 
 from devorch_tui.errors import DevorchError
 
@@ -38,8 +40,21 @@ SOCKET_HINT = (
     "(Linux snap: `sudo usermod -aG sudo $USER`, then log in again) or run `multipass authenticate`"
 )
 
+# The fixes quote actions as {placeholders}: the CLI names its command (CLI_ACTIONS), the dashboard
+# its key (MultipassError.hint_for). One text per fix; only the way to reach the action differs.
+CLI_ACTIONS: dict[str, str] = {
+    "list": "`devorch-tui vm list`",
+    "start": "`devorch-tui vm start NAME`",
+    "stop": "`devorch-tui vm stop NAME`",
+    "force_stop": "`devorch-tui vm stop --force NAME`",
+    "recover": "`devorch-tui vm recover NAME`",
+    "purge": "`devorch-tui vm purge`",
+    "snapshots": "`devorch-tui vm snapshots NAME`",
+    "images": "`devorch-tui vm images`",
+}
+
 _HINTS: dict[MultipassErrorKind, str] = {
-    MultipassErrorKind.NOT_FOUND: "check the name with `devorch-tui vm list`",
+    MultipassErrorKind.NOT_FOUND: "check the name in {list}",
     MultipassErrorKind.ALREADY_EXISTS: "pick another name, or delete and purge the existing instance first",
     MultipassErrorKind.INVALID_NAME: (
         "names use letters, digits and hyphens only, start with a letter and end with a letter or digit"
@@ -47,16 +62,37 @@ _HINTS: dict[MultipassErrorKind, str] = {
     MultipassErrorKind.DAEMON_UNREACHABLE: DAEMON_HINT,
     MultipassErrorKind.SOCKET_DENIED: SOCKET_HINT,
     MultipassErrorKind.TIMED_OUT: (
-        "the instance may still be busy: check it with `devorch-tui vm list`; if it stays Unknown, "
-        "force stop it and start it again, or raise the timeout in settings"
+        "the instance may still be busy: check it in {list}; if it stays Unknown, "
+        "force stop it ({force_stop}) and start it again ({start}), or raise the timeout in settings"
     ),
-    MultipassErrorKind.MUST_BE_STOPPED: "stop the instance first (`devorch-tui vm stop NAME`), then retry",
+    MultipassErrorKind.MUST_BE_STOPPED: "stop the instance first ({stop}), then retry",
     MultipassErrorKind.NOT_SUPPORTED: (
         "this needs Multipass 1.15 or newer with the qemu, hyperv or virtualbox driver "
         "(`multipass set local.driver=qemu`); otherwise launch with cloud-init instead"
     ),
     MultipassErrorKind.MISSING: INSTALL_HINT,
 }
+
+# Fixes for particular messages (searched in multipass's own words, first match wins); they take
+# precedence over the fix of the kind.
+_DETAIL_HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), hint)
+    for pattern, hint in (
+        (r"cannot shut down suspended instance", "use force stop ({force_stop}) to power it off"),
+        (r"unknown state", "force stop it ({force_stop}), then start it again ({start})"),
+        (r"is deleted", "recover it ({recover}) or purge it ({purge})"),
+        (r"Snapshot already exists", "pick another snapshot name ({snapshots} lists the ones taken)"),
+        (r"No such snapshot", "check the snapshot name: {snapshots} lists them"),
+        (r"Unable to find an image matching", "pick one of the images {images} lists, e.g. 22.04 or 24.04"),
+        (r"valid memory size|size value supplied", "write sizes like 512M, 4G or 1.5G (memory at least 512M, disk at least 1G)"),
+    )
+)
+
+
+def render_hint(template: str, actions: Mapping[str, str] | None = None) -> str:
+    """A fix with its {action} placeholders filled (by ``actions``, else by the CLI commands)."""
+    return template.format_map(ChainMap(dict(actions or {}), CLI_ACTIONS))
+
 
 # (kind, pattern) in priority order; first match wins. Patterns are searched in stderr (and stdout,
 # where the client prints some usage errors).
@@ -71,7 +107,10 @@ _RULES: tuple[tuple[MultipassErrorKind, re.Pattern[str]], ...] = tuple(
         (MultipassErrorKind.MUST_BE_STOPPED, r"must be stopped for modification"),
         (MultipassErrorKind.INVALID_NAME, r"Invalid (instance|destination instance|snapshot) name"),
         (MultipassErrorKind.ALREADY_EXISTS, r"already exists|is being prepared"),
-        (MultipassErrorKind.NOT_FOUND, r"does not exist|No such snapshot|No such instance|instance\(s\) missing|is deleted"),
+        (
+            MultipassErrorKind.NOT_FOUND,
+            r"does not exist|No such snapshot|No such instance|instance\(s\) missing|is deleted|Unable to find an image",
+        ),
     )
 )
 
@@ -103,7 +142,11 @@ def classify(exit_code: int | None, stderr: str, stdout: str = "") -> MultipassE
 
 
 class MultipassError(DevorchError):
-    """A multipass call failed. ``kind`` says why; ``stderr`` keeps the raw message."""
+    """A multipass call failed. ``kind`` says why; ``stderr`` keeps the raw message.
+
+    The fix (``hint``) names the CLI command of the action it suggests; ``hint_for`` gives the same
+    fix with other words for the actions (the dashboard's keys).
+    """
 
     def __init__(
         self,
@@ -115,33 +158,34 @@ class MultipassError(DevorchError):
         command: str = "",
         hint: str | None = None,
     ) -> None:
-        super().__init__(message, hint=hint if hint is not None else _HINTS.get(kind))
+        self.hint_template = _hint_template(kind, message) if hint is None else None
+        """The fix with {action} placeholders (None when the fix was given explicitly)."""
+        if hint is None and self.hint_template is not None:
+            hint = render_hint(self.hint_template)
+        super().__init__(message, hint=hint)
         self.kind = kind
         self.stderr = stderr
         self.command = command
         # The CLI exits with this; multipass's own code when there is one.
         self.exit_code = exit_code if exit_code else 1
 
+    def hint_for(self, actions: Mapping[str, str] | None = None) -> str | None:
+        """The fix with its actions written as ``actions`` says (e.g. ``{"stop": "x"}``); the CLI
+        command for the others. A fix given explicitly is returned as it is."""
+        if self.hint_template is None or self.hint != render_hint(self.hint_template):
+            return self.hint  # given explicitly, or replaced since
+        return render_hint(self.hint_template, actions)
+
     @classmethod
     def from_result(cls, command: str, exit_code: int, stderr: str, stdout: str = "") -> MultipassError:
         """Build the error for a failed ``multipass <command>`` call."""
         kind = classify(exit_code, stderr, stdout)
         detail = clean_detail(stderr) or clean_detail(stdout) or f"exit code {exit_code}"
-        hint = None
-        lowered = detail.lower()
-        if "cannot shut down suspended instance" in lowered:
-            hint = "use force stop (`devorch-tui vm stop --force NAME`) to power it off"
-        elif "unknown state" in lowered:
-            hint = "force stop it (`devorch-tui vm stop --force NAME`), then start it again"
-        elif "is deleted" in lowered:
-            hint = "recover it (`devorch-tui vm recover NAME`) or purge it (`devorch-tui vm purge`)"
-        elif "valid memory size" in lowered or "size value supplied" in lowered:
-            hint = "write sizes like 512M, 4G or 1.5G (memory at least 512M, disk at least 1G)"
-        return cls(
-            f"multipass {command} failed: {detail}",
-            kind=kind,
-            stderr=stderr,
-            exit_code=exit_code,
-            command=command,
-            hint=hint,
-        )
+        return cls(f"multipass {command} failed: {detail}", kind=kind, stderr=stderr, exit_code=exit_code, command=command)
+
+
+def _hint_template(kind: MultipassErrorKind, message: str) -> str | None:
+    for pattern, hint in _DETAIL_HINTS:
+        if pattern.search(message):
+            return hint
+    return _HINTS.get(kind)

@@ -85,7 +85,7 @@ def usable_ipv4(addresses: list[str]) -> list[str]:
     return usable
 
 
-_VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
+_VERSION_RE = re.compile(r"([0-9]+)\.([0-9]+)(?:\.([0-9]+))?")  # ASCII: \d takes other digits too
 
 
 def version_tuple(text: str | None) -> tuple[int, int, int] | None:
@@ -367,6 +367,39 @@ def parse_info(text: str) -> dict[str, InstanceInfo]:
     if not isinstance(info, dict):
         raise JsonFormatError("`multipass info` JSON has no 'info' object")
     return {name: InstanceInfo.from_raw(name, _dict(raw)) for name, raw in sorted(info.items())}
+
+
+# --------------------------------------------------------------------------- get
+
+
+# MemorySize::human_readable(): one decimal and a binary unit ("4.0GiB", "950.4MiB"), or bytes ("512B").
+_HUMAN_SIZE_RE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(B|KiB|MiB|GiB|TiB)?\s*")
+_HUMAN_UNITS = {"": 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}
+
+
+def parse_human_size(text: str) -> int | None:
+    """``4.0GiB`` -> bytes (to the precision multipass printed); anything else -> None."""
+    match = _HUMAN_SIZE_RE.fullmatch(text or "")
+    if not match:
+        return None
+    return round(float(match.group(1)) * _HUMAN_UNITS[match.group(2) or ""])
+
+
+class InstanceResources(_Model):
+    """What an instance is given (`multipass get local.VM.cpus|memory|disk`), running or not."""
+
+    cpus: int | None = None
+    memory: int | None = None
+    """Bytes, as precise as `get` prints it (one decimal of the unit)."""
+    disk: int | None = None
+
+    @classmethod
+    def from_settings(cls, cpus: str, memory: str, disk: str) -> InstanceResources:
+        return cls(
+            cpus=int(cpus) if cpus.strip().isascii() and cpus.strip().isdigit() else None,
+            memory=parse_human_size(memory),
+            disk=parse_human_size(disk),
+        )
 
 
 # --------------------------------------------------------------------------- find

@@ -13,28 +13,27 @@ behind the user's back: :func:`run_cleanup` does it when asked.
 
 The workflows themselves: :func:`provision_project` (golden image -> ``dev-NAME`` with the repository
 cloned inside and setup tasks run) and :func:`teardown_project` here; the golden base image in
-``services.golden``.
+``services.golden``; repository URLs, the clone command and local repositories in ``services.repos``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-import shlex
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from devorch_tui.config import Settings
 from devorch_tui.errors import DevorchError
+from devorch_tui.services import repos
 from devorch_tui.services.multipass import MultipassClient
 from devorch_tui.services.multipass_errors import MultipassError, MultipassErrorKind
 from devorch_tui.services.runs import ActiveRun, RunKind, RunStore, utcnow
-from devorch_tui.services.secrets import MASK, Redactor, is_secret_name
+from devorch_tui.services.repos import RepoUrl
+from devorch_tui.services.secrets import Redactor, is_secret_name
 
 StepAction = Callable[["StepContext"], Awaitable["str | None"]]
 
@@ -161,6 +160,12 @@ class StepContext:
         self.notes.append(text)
         self.info(f"note: {text}")
 
+    def state(self, text: str) -> None:
+        """What the running step does now (e.g. "waiting for the golden image build"): shown as its
+        message while it runs, and logged."""
+        self.run.step(self.target, self.step, "running", message=text)
+        self.info(text)
+
     def output(self, text: str, stream: str = "stdout") -> None:
         """A line of output of a command the step runs."""
         self.run.line(self.target, self.step, stream, text)  # type: ignore[arg-type]
@@ -179,11 +184,11 @@ class StepContext:
 
     # -- locks held across steps
 
-    async def acquire(self, lock: Any) -> float:
-        """Take ``lock`` (an asyncio.Lock or anything with ``await acquire()``/``release()``) until
-        :meth:`release` or the end of the workflow. Returns the seconds waited."""
+    async def acquire(self, lock: Any, **options: Any) -> float:
+        """Take ``lock`` (an asyncio.Lock or anything with ``await acquire(**options)``/``release()``)
+        until :meth:`release` or the end of the workflow. Returns the seconds waited."""
         started = time.monotonic()
-        await lock.acquire()
+        await lock.acquire(**options)
         self._held.append(lock)
         return time.monotonic() - started
 
@@ -363,8 +368,6 @@ PROJECT_PREFIX = "dev-"
 DEFAULT_SSH_WAIT = 300.0
 DEFAULT_CLONE_TIMEOUT = 1800.0
 SSH_RETRY_INTERVAL = 1.0
-_SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9_.-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/\\].*|/.*)$")
-_BRANCH_BAD = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|^-|^/|/$|\.lock$|^\.|/\.")
 
 
 class ProvisionError(DevorchError):
@@ -378,68 +381,6 @@ class SshWaitTimeout(DevorchError):
 def project_vm_name(name: str) -> str:
     """``NAME`` -> ``dev-NAME`` (a name already starting with ``dev-`` is kept)."""
     return name if name.startswith(PROJECT_PREFIX) else f"{PROJECT_PREFIX}{name}"
-
-
-@dataclass(frozen=True)
-class RepoUrl:
-    """A repository to clone: the URL as given, how to show it, and whether it needs SSH."""
-
-    url: str
-    shown: str
-    uses_ssh: bool
-    secret: str | None
-    directory: str
-
-
-def parse_repo_url(url: str) -> RepoUrl:
-    """Check a repository URL (https, http, ssh, git, file, scp-like ``git@host:path`` or a path).
-
-    Credentials in an https URL are allowed but never shown: ``shown`` masks them and ``secret``
-    is handed to the run's redactor.
-    """
-    url = (url or "").strip()
-    hint = "give an https URL (https://github.com/org/repo.git), an ssh URL (git@github.com:org/repo.git) or a path to a git repository"
-    if not url:
-        raise ProvisionError("the repository URL is empty", hint=hint)
-    if url.startswith("-") or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        raise ProvisionError(f"{url!r} is not a repository URL (it starts with '-' or contains spaces or control characters)", hint=hint)
-    secret: str | None = None
-    shown = url
-    if "://" in url:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in ("https", "http", "ssh", "git", "file"):
-            raise ProvisionError(f"{url!r} uses the unsupported scheme {scheme!r}", hint=hint)
-        if scheme != "file" and not parts.hostname:
-            raise ProvisionError(f"{url!r} has no host name", hint=hint)
-        if scheme == "file" and not parts.path:
-            raise ProvisionError(f"{url!r} names no folder", hint=hint)
-        if parts.password:
-            secret = parts.password
-            shown = url.replace(f":{parts.password}@", f":{MASK}@", 1)
-        uses_ssh = scheme == "ssh"
-        path = parts.path
-    elif _SCP_LIKE.match(url) and not url.startswith(("/", ".", "~")):
-        uses_ssh = True
-        path = _SCP_LIKE.match(url).group("path")  # type: ignore[union-attr]
-    elif url.startswith(("/", "./", "../", "~/")):
-        uses_ssh = False
-        path = url
-    else:
-        raise ProvisionError(f"{url!r} is not a repository URL", hint=hint)
-    stem = path.rstrip("/").rsplit("/", 1)[-1]
-    stem = stem[:-4] if stem.endswith(".git") else stem
-    directory = stem if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", stem or "") else "project"
-    return RepoUrl(url=url, shown=shown, uses_ssh=uses_ssh, secret=secret, directory=directory)
-
-
-def validate_branch(branch: str) -> str:
-    if not branch or _BRANCH_BAD.search(branch):
-        raise ProvisionError(
-            f"{branch!r} is not a valid branch name",
-            hint="use a git branch or tag name such as main or release/1.2 (no spaces, no leading '-')",
-        )
-    return branch
 
 
 @dataclass
@@ -473,12 +414,13 @@ class ProvisionRequest:
         if self.disk is not None:
             validate_disk(self.disk, field="--disk")
         if self.branch is not None:
-            validate_branch(self.branch)
-        repo = parse_repo_url(self.repo_url)
+            repos.validate_branch(self.branch)
+        repo = repos.parse_repo_url(self.repo_url)
         if repo.uses_ssh and not self.forward_agent:
             raise ProvisionError(
                 f"{repo.shown} is cloned over SSH, which needs your SSH agent inside the VM",
-                hint="add --forward-agent (your agent's keys are used, never copied), or give the https URL",
+                hint="turn on agent forwarding (--forward-agent, or the box in the dashboard's form): your agent's keys "
+                "are used, never copied; or give the https URL",
             )
         task_file = None
         if self.tasks_file is not None:
@@ -486,48 +428,6 @@ class ProvisionRequest:
 
             task_file = load_task_file(self.tasks_file)
         return repo, task_file
-
-
-PASSWORD_VARIABLE = "DEVORCH_GIT_PASSWORD"
-# A one-shot git credential helper that answers with the password from the environment, so the
-# password is never part of a command line (inside the VM `ps` shows argv, not environments).
-_CREDENTIAL_HELPER = f'!f() {{ test "$1" = get && printf "password=%s\\n" "${PASSWORD_VARIABLE}"; }}; f'
-
-
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    netloc = f"{parts.username}@{host}" if parts.username else host
-    if parts.port:
-        netloc += f":{parts.port}"
-    return parts._replace(netloc=netloc).geturl()
-
-
-def clone_command(repo: RepoUrl, branch: str | None) -> str:
-    """The remote command cloning ``repo`` into ``~/DIR`` (every value quoted with shlex).
-
-    A password in the URL is not in the command: it goes in the environment (:func:`clone_env`) and
-    reaches git through a credential helper.
-    """
-    argv = ["git"]
-    url = repo.url
-    if repo.secret:
-        url = _without_password(repo.url)
-        argv += ["-c", "credential.helper=", "-c", f"credential.helper={_CREDENTIAL_HELPER}"]
-    argv.append("clone")
-    if branch:
-        argv += ["--branch", branch]
-    argv += ["--", url]
-    return (
-        "GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND='ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new' "
-        f'{shlex.join(argv)} "$HOME"/{shlex.quote(repo.directory)}'
-    )
-
-
-def clone_env(repo: RepoUrl) -> dict[str, str]:
-    """Environment for :func:`clone_command` (sent inside the SSH session's script, never as argv)."""
-    return {PASSWORD_VARIABLE: repo.secret} if repo.secret else {}
 
 
 @dataclass
@@ -601,6 +501,46 @@ async def wait_for_ssh(settings: Settings, client: MultipassClient, vm: str, ctx
         await asyncio.sleep(SSH_RETRY_INTERVAL)
 
 
+async def _no_clone_reason(client: MultipassClient) -> str:
+    """Why this multipass cannot clone: its version, or its backend (driver)."""
+    from devorch_tui.services.multipass import CLONE_MIN_VERSION
+
+    version = await client.version()
+    for side, found, text in (("client", version.client_version, version.client), ("daemon", version.daemon_version, version.daemon)):
+        if text is not None and (found is None or found < CLONE_MIN_VERSION):
+            return f"Multipass {side} {text or '?'} cannot clone VMs (clone needs 1.15 or newer)"
+    try:
+        driver = (await client.get("local.driver")).strip() or "?"
+    except DevorchError:
+        driver = "?"
+    return f"the {driver} backend of Multipass cannot clone VMs or keep snapshots (the qemu, hyperv or virtualbox driver can)"
+
+
+async def _golden_disk(client: MultipassClient, golden_vm: str) -> tuple[str, int] | None:
+    """The golden VM's disk size (as multipass shows it, in bytes), or None when multipass does not say."""
+    from devorch_tui.services.validation import parse_size
+
+    try:
+        shown = await client.get(f"local.{golden_vm}.disk")
+        return shown, parse_size(shown)
+    except DevorchError:
+        return None
+
+
+class GitCloneFailed(ProvisionError):
+    """`git clone` in the VM exited non-zero (``returncode`` is shown as the step's exit code)."""
+
+    def __init__(self, message: str, *, hint: str, returncode: int) -> None:
+        super().__init__(message, hint=hint)
+        self.returncode = returncode
+
+
+CLONE_HINT = (
+    "check the URL and branch (see git's message in the run log); a private repository needs an ssh URL with "
+    "agent forwarding (--forward-agent, or the box in the dashboard's form), or credentials the VM can use"
+)
+
+
 async def provision_project(
     request: ProvisionRequest,
     settings: Settings,
@@ -612,8 +552,12 @@ async def provision_project(
 ) -> ProvisionResult:
     """Make ``dev-NAME`` from the golden image, clone the repository inside, run the setup tasks.
 
-    Where clone is unsupported (multipass < 1.15, lxd) the VM is launched from the rendered cloud-init
-    instead, and the run log and the result's notes say so.
+    The ``check`` step validates what can be known before a VM is made (the name, the repository
+    from this machine, the golden image and its disk size), the last of it under the golden lock,
+    which is held until the clone is made: a provision started during a golden image build waits for
+    it. The golden VM is restored to its snapshot before every clone (multipass cannot tell whether
+    a stopped VM was booted since). Where clone is unsupported (multipass < 1.15, lxd) the VM is
+    launched from the rendered cloud-init instead, and the run log and the result's notes say so.
     """
     from devorch_tui.services import golden
 
@@ -625,6 +569,7 @@ async def provision_project(
     use_clone = await client.supports_clone()
     secrets_env = golden.workspace_env(settings)
     redactor = Redactor([*(v for k, v in secrets_env.items() if is_secret_name(k)), *([repo.secret] if repo.secret else [])])
+    lock = golden.golden_lock(settings, golden_vm)
 
     async def undo_vm() -> None:
         await client.delete(vm, purge=True)
@@ -640,26 +585,31 @@ async def provision_project(
                 ctx.cleanup.remove(action)
             raise
 
-    async def check(ctx: StepContext) -> str:
-        listed = await client.list(ipv4=False)
-        instances = {instance.name: instance for instance in listed}
-        if vm in instances:
+    def name_is_free(listed: Sequence[Any]) -> None:
+        taken = {instance.name: instance for instance in listed}.get(vm)
+        if taken is not None:
             raise ProvisionError(
-                f"a VM named {vm} already exists ({instances[vm].state})",
+                f"a VM named {vm} already exists ({taken.state})",
                 hint=f"pick another NAME, or remove it first with `devorch-tui teardown {request.name}`",
             )
+
+    async def check(ctx: StepContext) -> str:
+        name_is_free(await client.list(ipv4=False))
+        for warning in await repos.check(repo, request.branch):
+            ctx.note(warning)
         if not use_clone:
-            version = await client.version()
-            ctx.note(
-                f"clone is not supported by this Multipass (client {version.client or '?'}; needs 1.15+ and the qemu, "
-                f"hyperv or virtualbox driver): launching {vm} from cloud-init instead, which takes longer"
-            )
+            ctx.note(f"{await _no_clone_reason(client)}: launching {vm} from cloud-init instead, which takes longer")
             return "fallback: launch with cloud-init"
+        waited = await ctx.acquire(lock, owner=f"provisioning {vm} (restore and clone of the golden image)", on_wait=lambda what: ctx.state(f"waiting for {what}"))
+        if waited >= 0.1:
+            ctx.info(f"waited {waited:.1f}s for the golden image")
+        listed = await client.list(ipv4=False)  # under the lock: a build may just have made the golden VM, a twin the name
+        name_is_free(listed)
         status = await golden.golden_status(settings, client, golden_vm, instances=listed)
         if not status.ready:
             raise golden.GoldenImageError(
                 status.summary,
-                hint="rebuild it with `devorch-tui base-image create --rebuild`"
+                hint="rebuild it with `devorch-tui base-image create --rebuild` (g in the VMs pane offers it)"
                 if status.exists
                 else "build it first: `devorch-tui base-image create`, or g in the VMs pane",
             )
@@ -668,31 +618,29 @@ async def provision_project(
         elif status.render_problem:
             ctx.info(f"cannot tell whether the golden image is stale: {status.render_problem}")
         ctx.data["golden"] = status
+        disk = await _golden_disk(client, golden_vm) if request.disk is not None else None
+        if disk is not None and request.disk is not None:
+            from devorch_tui.services.validation import parse_size
+
+            if parse_size(request.disk) < disk[1]:
+                raise ProvisionError(
+                    f"the disk size {request.disk} is smaller than the golden image's disk ({disk[0]}): a clone's disk can only grow",
+                    hint=f"give {disk[0]} or more, or leave the disk empty to keep {disk[0]}",
+                )
+            ctx.data["golden_disk"] = disk[1]
         return f"{vm} is free; golden {golden_vm} ready"
 
     async def restore(ctx: StepContext) -> str:
-        waited = await ctx.acquire(golden.golden_lock(settings, golden_vm))
-        if waited >= 0.1:
-            ctx.info(f"waited {waited:.1f}s for other golden image operations")
-        state = ctx.data["golden"].state
-        if state == "Stopped" and golden.is_pristine(settings, golden_vm):
-            raise SkipStep(f"{golden_vm} unchanged since {golden.GOLDEN_SNAPSHOT}")
-        fresh = {i.name: i for i in await client.list(ipv4=False)}.get(golden_vm)
-        state = fresh.state if fresh else state
-        changed = False
+        state = ctx.data["golden"].state  # seen under the golden lock, held since the check
         if state != "Stopped":
             ctx.info(f"golden VM {golden_vm} is {state}: stopping it (it is restored to {golden.GOLDEN_SNAPSHOT} next)")
-            golden.mark_pristine(settings, golden_vm, False)
             await client.stop(golden_vm, force=state in ("Suspended", "Suspending", "Unknown"))
-            changed = True
-        if not changed and golden.is_pristine(settings, golden_vm):
-            raise SkipStep(f"{golden_vm} unchanged since {golden.GOLDEN_SNAPSHOT}")
+        # Always: multipass cannot tell whether the stopped VM was booted (and changed) since its snapshot.
+        ctx.info(f"restoring {golden_vm} to {golden.GOLDEN_SNAPSHOT} (before every clone, so the clone is exactly the image as built)")
         await client.restore(golden_vm, golden.GOLDEN_SNAPSHOT)
-        golden.mark_pristine(settings, golden_vm, True)
-        return f"{golden_vm} restored to {golden.GOLDEN_SNAPSHOT}"
+        return f"{golden_vm} is {golden.GOLDEN_SNAPSHOT} again"
 
     async def clone(ctx: StepContext) -> str:
-        lock = golden.golden_lock(settings, golden_vm)
         try:
             await creating(ctx, client.clone(golden_vm, vm))
         finally:
@@ -700,7 +648,14 @@ async def provision_project(
         return f"cloned {golden_vm} -> {vm}"
 
     async def resize(ctx: StepContext) -> str:
-        changes = [(key, value) for key, value in (("cpus", request.cpus), ("memory", request.memory), ("disk", request.disk)) if value is not None]
+        disk = request.disk
+        if disk is not None and ctx.data.get("golden_disk") is not None:
+            from devorch_tui.services.validation import parse_size
+
+            if parse_size(disk) == ctx.data["golden_disk"]:
+                ctx.info(f"disk {disk} is the golden image's size already")
+                disk = None
+        changes = [(key, value) for key, value in (("cpus", request.cpus), ("memory", request.memory), ("disk", disk)) if value is not None]
         if not changes:
             raise SkipStep("keeps the golden image's size")
         for key, value in changes:
@@ -748,11 +703,7 @@ async def provision_project(
 
     async def clone_repo(ctx: StepContext) -> str:
         target = ctx.data["target"]
-        command = clone_command(repo, request.branch)
-        ctx.info(f"git clone {repo.shown} into ~/{repo.directory}" + (f" (branch {request.branch})" if request.branch else ""))
-        if request.forward_agent:
-            ctx.info("SSH agent forwarding is on for this clone")
-
+        branch = f" (branch {request.branch})" if request.branch else ""
         errors: list[str] = []
 
         def on_line(stream: str, text: str) -> None:
@@ -761,12 +712,19 @@ async def provision_project(
                 errors.append(text)
 
         async with ssh_session(settings, target, forward_agent=request.forward_agent) as session:
-            code = await session.run(command, timeout=request.clone_timeout, on_line=on_line, env=clone_env(repo), cancel=ctx.cancel)
+            if repo.local is None:
+                ctx.info(f"git clone {repo.shown} into ~/{repo.directory}{branch}")
+                if request.forward_agent:
+                    ctx.info("SSH agent forwarding is on for this clone")
+                command, env = repos.clone_command(repo, request.branch), repos.clone_env(repo)
+                code = await session.run(command, timeout=request.clone_timeout, on_line=on_line, env=env, cancel=ctx.cancel)
+            else:
+                code = await _clone_local(ctx, session, repo, request, on_line)
         if code != 0:
-            raise ProvisionError(
+            raise GitCloneFailed(
                 f"git clone of {repo.shown} failed (exit {code})" + (f": {redactor.redact(errors[0])}" if errors else ""),
-                hint="check the URL and branch (see git's message in the run log); private repositories need "
-                "--forward-agent with an ssh URL, or credentials your VM can use",
+                hint=CLONE_HINT,
+                returncode=code,
             )
         ctx.data["repo_dir"] = f"~/{repo.directory}"
         return f"~/{repo.directory}"
@@ -822,6 +780,30 @@ async def provision_project(
         cloned_from_golden=use_clone,
         tasks_run_id=workflow.data.get("tasks_run_id"),
     )
+
+
+async def _clone_local(ctx: StepContext, session: Any, repo: RepoUrl, request: ProvisionRequest, on_line: Callable[[str, str], None]) -> int:
+    """Send a repository on this machine into the VM as a git bundle and clone it there (see services.repos)."""
+    import secrets
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="devorch-bundle-"))
+    try:
+        bundle = await repos.make_bundle(repo, folder, timeout=request.clone_timeout)
+        size = bundle.stat().st_size
+        ctx.info(f"packed {repo.local} into a git bundle ({size:,} bytes); copying it into the VM over SSH")
+        remote = await session.upload(bundle, f".devorch-{repo.directory}-{secrets.token_hex(4)}.bundle")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    origin = await repos.local_origin(repo)
+    branch = f" (branch {request.branch})" if request.branch else ""
+    ctx.info(
+        f"git clone of the bundle into ~/{repo.directory}{branch}; origin "
+        + (f"set to {origin}, the local repository's origin" if origin else "removed (the repository lives on this machine)")
+    )
+    command = repos.bundle_clone_command(repo, request.branch, remote, origin)
+    return await session.run(command, timeout=request.clone_timeout, on_line=on_line, cancel=ctx.cancel)
 
 
 @dataclass

@@ -223,6 +223,21 @@ def _clean_text(value: str) -> str:
     return value.replace("\n", " ").replace("\r", "")
 
 
+def after_carriage_returns(text: str) -> str:
+    """Lines (joined by newlines) as a terminal leaves them: a line holding carriage returns shows
+    what follows its last one (``progress 10%\\rprogress 100%`` -> ``progress 100%``); a CR ending a
+    line (CRLF endings) is dropped."""
+    text = text.replace("\r\n", "\n").rstrip("\r")  # CRLF output: no work per line
+    if "\r" not in text:
+        return text
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        if "\r" in line:
+            line = line.rstrip("\r")
+            lines[index] = line[line.rfind("\r") + 1 :]
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------- processes
 
 
@@ -621,14 +636,15 @@ class ActiveRun:
 
     def block(self, target: str, step: str, stream: Stream, text: str, ts: float | None = None) -> None:
         """Lines joined by ``"\\n"`` (no trailing newline; ``""`` is one empty line) that arrived together:
-        carriage returns dropped, redacted, written and flushed in one go, then given to subscribers.
+        carriage returns applied (:func:`after_carriage_returns`), redacted, written and flushed in one
+        go, then given to subscribers.
 
         The hot path of streaming output: the cost is a few passes over the block in C (no work per
         line in Python), so chunks of thousands of lines cost well under a millisecond.
         """
         ts = time.time() if ts is None else ts
         if "\r" in text:
-            text = text.replace("\r", "")
+            text = after_carriage_returns(text)
         key = (target, stream)
         redactor = self._redactors.get(key)
         if redactor is None:
@@ -705,14 +721,18 @@ class ActiveRun:
         """End the run (status given, or derived from the targets), save, close logs, emit RunFinished."""
         if self._finished:
             return self.snapshot()
+        now = utcnow()
         for target in self.record.targets:
             for step in target.steps:
                 if step.status == "running":
                     step.status = "cancelled" if status == "cancelled" else "interrupted"
+                    if step.duration is None and step.started is not None:
+                        step.duration = (now - step.started).total_seconds()
                 elif step.status == "pending" and status is not None and status != "ok":
                     step.status = "skipped"
             if target.status in ("pending", "running"):
-                target.status = _derive_status(target.steps)  # type: ignore[assignment]
+                # A target cut off by a cancel (while connecting, say) is cancelled, not "ok" with its steps skipped.
+                target.status = "cancelled" if status == "cancelled" else _derive_status(target.steps)  # type: ignore[assignment]
         if status is None:
             statuses = {target.status for target in self.record.targets}
             status = "failed" if statuses & {"failed", "interrupted"} else "cancelled" if "cancelled" in statuses else "ok"

@@ -46,6 +46,11 @@ class Redactor:
         self._block_safe = not any("\n" in value for value in values)
         self._in_private_key = False
 
+    @property
+    def values(self) -> tuple[str, ...]:
+        """The secret values masked (longest first)."""
+        return self._values
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Redactor:
         return cls(value for name, value in env.items() if is_secret_name(name))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import getpass
 import os
+import shlex
 import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from devorch_tui.errors import DevorchError
+from devorch_tui.errors import DevorchError, ValidationError
 from devorch_tui.services import procs
 from devorch_tui.services.validation import validate_ssh_public_key
 
@@ -30,11 +31,23 @@ def public_path(private: Path) -> Path:
 
 
 def read_keypair(private: Path) -> KeyPair | None:
-    """The existing pair at ``private``, or None when there is none yet."""
+    """The existing pair at ``private``, or None when there is none yet.
+
+    A public half that is not a valid key line is a KeyError_ naming the .pub file and how to remake it.
+    """
     pub = public_path(private)
     if not private.is_file() or not pub.is_file():
         return None
-    return KeyPair(private, pub, validate_ssh_public_key(pub.read_text(encoding="utf-8")))
+    try:
+        text = pub.read_text(encoding="utf-8")
+        return KeyPair(private, pub, validate_ssh_public_key(text, field=str(pub)))
+    except (ValidationError, UnicodeDecodeError, OSError) as exc:
+        reason = exc.reason if isinstance(exc, ValidationError) else "is not a readable text file"
+        raise KeyError_(
+            f"the public key {pub} {reason}",
+            hint=f"remake it from the private key: `ssh-keygen -y -f {shlex.quote(str(private))} > {shlex.quote(str(pub))}` "
+            "(or `devorch-tui keygen --force` for a new pair; VMs that trust the old key lose access)",
+        ) from None
 
 
 def key_problems(private: Path) -> list[str]:
@@ -55,8 +68,8 @@ async def generate_keypair(private: Path, *, comment: str | None = None, overwri
 
     An existing key is kept unless ``overwrite``: losing it would lock the user out of their VMs.
     """
-    existing = read_keypair(private)
-    if existing and not overwrite:
+    existing = None if overwrite else read_keypair(private)
+    if existing:
         return existing
     if private.exists() and not overwrite:
         raise KeyError_(

@@ -15,6 +15,8 @@ from devorch_tui.services.validation import VM_NAME_RULE, validate_vm_name
 
 _HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _USER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$")
+_URL_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#]*@")
+PASSWORD_MASK = "********"
 
 
 class TargetError(DevorchError):
@@ -51,18 +53,24 @@ def is_ssh_url(spec: str) -> bool:
     return spec.startswith("ssh://")
 
 
+def without_password(spec: str) -> str:
+    """``ssh://user:secret@host`` -> ``ssh://user:********@host``: what an error message may show."""
+    return _URL_PASSWORD.sub(lambda match: f"{match['head']}:{PASSWORD_MASK}@", spec, count=1)
+
+
 def parse_ssh_url(spec: str, *, default_user: str, default_port: int = 22) -> Target:
     """``ssh://user@host:port`` (user and port optional) -> Target named ``spec``."""
+    shown = without_password(spec)
     try:
         parts = urlsplit(spec)
         port = parts.port
     except ValueError as exc:
-        raise TargetError(f"{spec!r} is not a valid SSH address: {exc}", hint="write it as ssh://user@host:port") from None
+        raise TargetError(f"{shown!r} is not a valid SSH address: {exc}", hint="write it as ssh://user@host:port") from None
     host = parts.hostname
-    if parts.scheme != "ssh" or not host or parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise TargetError(f"{spec!r} is not a valid SSH address", hint="write it as ssh://user@host:port, e.g. ssh://ubuntu@10.0.0.5:22")
     if parts.password is not None:
-        raise TargetError(f"{spec!r} contains a password", hint="remove it: devorch-tui logs in with its SSH key only")
+        raise TargetError(f"{shown!r} contains a password", hint="remove it: devorch-tui logs in with its SSH key only")
+    if parts.scheme != "ssh" or not host or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise TargetError(f"{shown!r} is not a valid SSH address", hint="write it as ssh://user@host:port, e.g. ssh://ubuntu@10.0.0.5:22")
     user = unquote(parts.username) if parts.username else default_user
     if not _USER_NAME.match(user):
         raise TargetError(f"{user!r} is not a valid user name in {spec!r}", hint="use letters, digits, '_', '.' and '-'")
@@ -99,7 +107,7 @@ async def resolve_targets(
     if not specs:
         raise TargetError("no target given", hint="name a VM (see `devorch-tui vm list`) or an ssh://user@host:port")
     if len(set(specs)) != len(specs):
-        raise TargetError(f"a target is given twice: {' '.join(specs)}", hint="list each target once")
+        raise TargetError(f"a target is given twice: {' '.join(map(without_password, specs))}", hint="list each target once")
     targets: list[Target] = []
     instances: dict[str, Any] | None = None
     for spec in specs:

@@ -57,7 +57,9 @@ class Defaults(BaseModel):
 
     cwd: str | None = Field(None, description="Folder the tasks run in (a path inside the target; ~ is the home folder)")
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables for every task")
-    timeout: float = Field(DEFAULT_TIMEOUT, gt=0, description="Seconds a task may run before it is stopped")
+    timeout: float = Field(
+        DEFAULT_TIMEOUT, gt=0, strict=True, allow_inf_nan=False, description="Seconds a task may run before it is stopped"
+    )
     shell: str = Field("bash", min_length=1, description="Shell that runs string commands (`SHELL -c RUN`)")
 
     _env = field_validator("env")(classmethod(lambda cls, value: _check_env(value)))
@@ -79,10 +81,11 @@ class Task(BaseModel):
     run: str | list[str] = Field(description="A shell command string, or an argv list run without a shell")
     cwd: str | None = Field(None, description="Overrides defaults.cwd")
     env: dict[str, str] = Field(default_factory=dict, description="Merged over defaults.env")
-    timeout: float | None = Field(None, gt=0, description="Overrides defaults.timeout (seconds)")
-    retries: int = Field(0, ge=0, le=100, description="Extra attempts after a failure")
-    retry_delay: float = Field(0.0, ge=0, le=3600, description="Seconds between attempts")
-    continue_on_error: bool = Field(False, description="Run the next tasks even if this one fails")
+    # strict: "3", "yes", 1.0 or Infinity are mistakes to report, not values to guess at
+    timeout: float | None = Field(None, gt=0, strict=True, allow_inf_nan=False, description="Overrides defaults.timeout (seconds)")
+    retries: int = Field(0, ge=0, le=100, strict=True, description="Extra attempts after a failure")
+    retry_delay: float = Field(0.0, ge=0, le=3600, strict=True, allow_inf_nan=False, description="Seconds between attempts")
+    continue_on_error: bool = Field(False, strict=True, description="Run the next tasks even if this one fails")
 
     _env = field_validator("env")(classmethod(lambda cls, value: _check_env(value)))
 
@@ -179,6 +182,14 @@ def _location(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+_TYPE_HINTS = {
+    "int_type": "a whole JSON number such as 3, without quotes",
+    "bool_type": "true or false, without quotes",
+    "float_type": "a JSON number of seconds such as 300, without quotes",
+    "finite_number": "Infinity and NaN are not numbers of seconds",
+}
+
+
 def problems_of(exc: PydanticValidationError) -> list[str]:
     """Pydantic errors as ``tasks[2].timeout: Input should be greater than 0`` lines (one per field)."""
     problems: dict[str, str] = {}
@@ -192,6 +203,8 @@ def problems_of(exc: PydanticValidationError) -> list[str]:
             message = "must be a JSON object ({...})"
         elif where.endswith(".run") and error["type"] in ("string_type", "list_type"):
             message = 'must be a command string ("make test") or a list of strings (["make", "test"])'
+        elif error["type"] in _TYPE_HINTS:
+            message = f"{message} ({_TYPE_HINTS[error['type']]})"
         elif where == "(top level)" and "task names must be unique" in message:
             where = "tasks"
         problems.setdefault(where, message)

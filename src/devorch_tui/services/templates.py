@@ -6,9 +6,12 @@ with defaults) and ``template.toml`` (name, description, the commands that verif
 readiness marker, rules for template-specific variables). The examples ship in ``template-examples/``;
 the active one is the workspace's ``templates/`` folder.
 
-Rendering is sandboxed (``SandboxedEnvironment``) with ``StrictUndefined``: a variable without a value
-is an error naming the variable and the line using it. The result must start with ``#cloud-config``
-and parse as a YAML mapping; it is written atomically with mode 0600 (it holds the email and key).
+Rendering is sandboxed (``jinja_sandbox.LimitedSandbox``: no Python internals, bounded work and size)
+with ``StrictUndefined``: a variable without a value is an error naming the variable and the line using
+it. A template is one file: ``{% include %}``, ``{% import %}`` and ``{% extends %}`` are refused with
+their line. The result must start with ``#cloud-config`` and parse as a YAML mapping; it is written
+atomically with mode 0600 (it holds the email and key). No error message carries the value of a
+secret-looking variable.
 """
 
 from __future__ import annotations
@@ -30,14 +33,13 @@ from typing import Any, Callable
 import jinja2
 import yaml
 from jinja2 import meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
 
 from devorch_tui import resources
 from devorch_tui.config import Workspace
 from devorch_tui.errors import DevorchError, ValidationError, WorkspaceError
-from devorch_tui.services import validation
+from devorch_tui.services import jinja_sandbox, validation
 from devorch_tui.services.envfile import ENV_FILE_MODE, EnvFile, atomic_write_text
-from devorch_tui.services.secrets import is_secret_name, mask_value
+from devorch_tui.services.secrets import Redactor, is_secret_name, mask_value
 
 TEMPLATE_FILE = "cloud-init.j2"
 ENV_EXAMPLE_FILE = ".env.example"
@@ -48,8 +50,9 @@ DEFAULT_READY_MARKER = "/var/lib/devorch/ready"
 RENDERED_MODE = 0o600
 BACKUPS_DIR = ".devorch-backups"
 
-# The variables every template's .env documents.
-CORE_VARIABLES = ("GIT_NAME", "GIT_EMAIL", "SSH_PUBLIC_KEY", "VM_NAME", "VM_CPUS", "VM_MEMORY", "VM_DISK")
+# The variables every template's .env documents; the VM_ ones are for `multipass launch`, not the template.
+LAUNCH_VARIABLES = ("VM_NAME", "VM_CPUS", "VM_MEMORY", "VM_DISK")
+CORE_VARIABLES = ("GIT_NAME", "GIT_EMAIL", "SSH_PUBLIC_KEY", *LAUNCH_VARIABLES)
 
 
 class TemplateError(DevorchError):
@@ -88,7 +91,8 @@ class VariableRule:
 
     def check(self, value: str) -> None:
         if not re.fullmatch(self.pattern, value.strip()):
-            raise ValidationError(self.name, f"{value.strip()!r} {self.message}", hint=f"{self.name} must match {self.pattern}")
+            shown = validation.shown_value(self.name, value.strip())
+            raise ValidationError(self.name, f"{shown} {self.message}", hint=f"{self.name} must match {self.pattern}")
 
 
 @dataclass(frozen=True)
@@ -275,6 +279,8 @@ class CopyPlan:
 def copy_plan(name: str, workspace: Workspace, *, examples_dir: Path | None = None) -> CopyPlan:
     template = get_template(name, examples_dir)
     dest = workspace.templates_dir
+    if dest.exists() and not dest.is_dir():
+        raise WorkspaceError(f"{dest} is a file, not a folder", hint=f"rename or move that file away: {dest.name}/ must be a folder for the template")
     changed = [file for file in TEMPLATE_FILES if _differs(template.path / file, dest / file)]
     replaced = [file for file in changed if (dest / file).exists()]
     return CopyPlan(changed, replaced, _edited_files(workspace, replaced, examples_dir))
@@ -319,19 +325,30 @@ _VALIDATORS: dict[str, Callable[..., Any]] = {
 def check_value(name: str, value: str, template: Template | None = None) -> ValidationError | None:
     """The problem with ``value`` for variable ``name`` (None when fine or when nothing checks it).
 
-    The single rule book for .env values: the editor's inline messages and render use it.
+    The single rule book for .env values: the editor's inline messages and render use it. An empty
+    value is never *wrong*, only possibly missing: ``needed_for`` says when that matters. Messages
+    never hold the value of a secret-looking variable.
     """
+    if not value.strip():
+        return None
     try:
         if name in _VALIDATORS:
             _VALIDATORS[name](value, field=name)
         elif template is not None and name in template.rules:
             template.rules[name].check(value)
-        elif name == "GIT_NAME" and not value.strip():
-            raise ValidationError(name, "is empty", hint="write your name as it should appear in commits")
-        elif "\n" in value and name != "SSH_PUBLIC_KEY":
+        elif "\n" in value:
             raise ValidationError(name, "spans several lines", hint="keep it on one line")
     except ValidationError as exc:
         return exc
+    return None
+
+
+def needed_for(name: str, used: bool) -> str | None:
+    """What an empty ``name`` would stop (None when it may stay empty): the one rule for "missing"."""
+    if used:
+        return "needed to render"
+    if name == "VM_NAME":
+        return "needed to build the golden image"
     return None
 
 
@@ -353,15 +370,20 @@ class Variable:
     name: str
     value: str | None  # effective value (.env over .env.example), None when unset
     source: str | None  # ".env", ".env.example" or None
-    used: bool  # the template refers to it
+    used: bool  # the template refers to it (or, when usage_known is false, probably does)
     lines: tuple[int, ...]  # template lines using it
     secret: bool
     description: str
+    usage_known: bool = True  # False when the template could not be read: used/lines come from a fallback
+
+    @property
+    def needed_for(self) -> str | None:
+        return needed_for(self.name, self.used)
 
     @property
     def missing(self) -> bool:
-        """Used by the template but without a (non-empty) value."""
-        return self.used and not (self.value or "").strip()
+        """Needed (``needed_for``) but without a (non-empty) value."""
+        return self.needed_for is not None and not (self.value or "").strip()
 
     @property
     def display_value(self) -> str:
@@ -380,11 +402,25 @@ class Variable:
         }
 
 
+_UNSUPPORTED_TAGS = {nodes.Include: "include", nodes.Import: "import", nodes.FromImport: "from ... import", nodes.Extends: "extends"}
+
+
 def template_variables(source: str, filename: str = TEMPLATE_FILE) -> dict[str, tuple[int, ...]]:
-    """Every variable ``source`` takes from outside (jinja2.meta), with the lines using it, in order of first use."""
+    """Every variable ``source`` takes from outside (jinja2.meta), with the lines using it, in order of first use.
+
+    A template is one file: a tag that would read another (include, import, extends) is an error with its line.
+    """
     env = _environment()
     try:
         ast = env.parse(source, name=filename)
+        for node in ast.find_all(tuple(_UNSUPPORTED_TAGS)):
+            tag = _UNSUPPORTED_TAGS[type(node)]
+            raise TemplateError(
+                f"{filename}:{node.lineno}: {{% {tag} %}} is not supported: a template is the one file {TEMPLATE_FILE}",
+                hint=f"put the shared text in {TEMPLATE_FILE} itself (a {{% macro %}} defined there can be used many times)",
+                path=Path(filename),
+                line=node.lineno,
+            )
         undeclared = meta.find_undeclared_variables(ast)  # compiles: unknown filters fail here
     except jinja2.TemplateSyntaxError as exc:
         raise _syntax_error(exc, filename) from None
@@ -396,20 +432,28 @@ def template_variables(source: str, filename: str = TEMPLATE_FILE) -> dict[str, 
     return {name: tuple(sorted(set(lines[name]))) for name in first_use}
 
 
-def variables(workspace: Workspace, *, strict: bool = True) -> list[Variable]:
+def variables(workspace: Workspace, *, strict: bool = True, fallback_used: Mapping[str, tuple[int, ...]] | None = None) -> list[Variable]:
     """Every variable: template order first, then the core ones, the rest of .env.example, the rest of .env.
 
-    ``strict=False`` (the editor) tolerates a workspace without a template and malformed .env lines.
+    ``strict=False`` (the editor) tolerates a workspace without a template, a template that cannot be
+    read and malformed .env lines. When the template has an error, which variables it uses is unknown:
+    ``fallback_used`` (the last good read) stands in, else every variable of .env.example counts as
+    used; those Variables have ``usage_known`` false.
     """
     used: dict[str, tuple[int, ...]] = {}
+    usage_known = True
     try:
         template = workspace_template(workspace)
         used = template_variables(_read_template(template.template_file), template.template_file.name)
     except TemplateError:
         if strict:
             raise
+        usage_known = not workspace.template_file.exists()  # no template at all: nothing is used, for sure
     example = EnvFile.load(workspace.env_example, strict=strict)
     env = EnvFile.load(workspace.env_file, strict=strict)
+    if not usage_known:
+        guess = {name: () for name in example.keys() if name not in LAUNCH_VARIABLES}
+        used = dict(fallback_used) if fallback_used is not None else guess
     example_values, env_values = example.as_dict(), env.as_dict()
     names = list(dict.fromkeys([*used, *CORE_VARIABLES, *example.keys(), *env.keys()]))
     result = []
@@ -429,6 +473,7 @@ def variables(workspace: Workspace, *, strict: bool = True) -> list[Variable]:
                 lines=used.get(name, ()),
                 secret=is_secret_name(name),
                 description=example.describe(name) or env.describe(name),
+                usage_known=usage_known,
             )
         )
     return result
@@ -442,8 +487,13 @@ def yaml_quote(value: Any) -> str:
     return json.dumps("" if value is None else str(value), ensure_ascii=True)
 
 
-def _environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+def _environment() -> jinja_sandbox.LimitedSandbox:
+    env = jinja_sandbox.LimitedSandbox(
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        loader=jinja2.DictLoader({}),  # nothing to include: template_variables refuses the tags that would
+    )
     env.filters["yaml_quote"] = yaml_quote
     env.filters["shell_quote"] = lambda value: shlex.quote(str(value))
     return env
@@ -471,7 +521,8 @@ def _read_template(path: Path) -> str:
 def render_text(source: str, values: Mapping[str, str], *, filename: str = TEMPLATE_FILE) -> str:
     """Render ``source`` with ``values`` and check the result is cloud-config YAML.
 
-    Empty values count as missing. Raises TemplateError naming the file and line of the problem.
+    Empty values count as missing. Raises TemplateError naming the file and line of the problem, for
+    whatever goes wrong (never another exception); its text never holds a secret-looking value.
     """
     used = template_variables(source, filename)
     context = {name: value for name, value in values.items() if value.strip()}
@@ -483,20 +534,37 @@ def render_text(source: str, values: Mapping[str, str], *, filename: str = TEMPL
             hint=f"set {', '.join(missing)} in .env (every variable is documented in templates/.env.example)",
             line=used[missing[0]][0],
         )
-    env = _environment()
     try:
-        text = env.from_string(source).render(context)
+        text = _render_checked(source, context, filename)
+    except TemplateError as exc:
+        redactor = Redactor.from_env(context)
+        redacted = TemplateError(redactor.redact(exc.message), hint=exc.hint and redactor.redact(exc.hint), path=exc.path, line=exc.line)
+        raise redacted from None
+    return text
+
+
+def _render_checked(source: str, context: Mapping[str, str], filename: str) -> str:
+    def error(what: str, exc: BaseException, hint: str, detail: str | None = None) -> TemplateError:
+        line = _template_line(exc)
+        return TemplateError(f"{what} at {filename}{f':{line}' if line else ''}: {detail or exc}", hint=hint, line=line)
+
+    try:
+        text = jinja_sandbox.render(_environment().from_string(source), context)
     except jinja2.TemplateSyntaxError as exc:
         raise _syntax_error(exc, filename) from None
     except jinja2.UndefinedError as exc:
-        line = _template_line(exc)
-        where = f"{filename}:{line}" if line else filename
-        raise TemplateError(f"undefined value at {where}: {exc.message}", hint="set the variable in .env or fix the template", line=line) from None
+        raise error("undefined value", exc, "set the variable in .env or fix the template") from None
+    except jinja_sandbox.LimitError as exc:
+        hint = "look for a loop, a recursive macro or a huge number on that line; a cloud-config is a few kilobytes"
+        raise error("the template does too much", exc, hint) from None
     except jinja2.sandbox.SecurityError as exc:
-        raise TemplateError(f"{filename} tried something unsafe: {exc}", hint="templates may only format values", line=_template_line(exc)) from None
+        raise error("unsafe operation", exc, "templates may only format values") from None
     except jinja2.TemplateError as exc:
-        line = _template_line(exc)
-        raise TemplateError(f"cannot render {filename}{f':{line}' if line else ''}: {exc}", line=line) from None
+        raise error("cannot render", exc, "fix the expression on that line") from None
+    except RecursionError as exc:
+        raise error("endless recursion", exc, "give the recursive macro a condition that stops it", "a macro keeps calling itself") from None
+    except Exception as exc:  # noqa: BLE001 - whatever a template expression raises is the template's error
+        raise error("cannot render", exc, "fix the expression on that line", f"{type(exc).__name__}: {exc}") from None
     check_cloud_config(text)
     return text
 
@@ -566,10 +634,9 @@ def render(workspace: Workspace, *, write: bool = True) -> RenderResult:
     source = _read_template(template.template_file)
     values = workspace_values(workspace)
     filename = f"{workspace.templates_dir.name}/{TEMPLATE_FILE}"
-    used = template_variables(source, filename)
-    # Check every known variable that has a value, and every value the template uses.
-    names = [name for name in values if values[name].strip() or name not in used]
-    errors = check_values(values, template, names=names)
+    template_variables(source, filename)  # a broken template is reported before the values
+    # Every value that is set is checked; an empty one the template needs is reported by render_text.
+    errors = check_values(values, template)
     if errors:
         raise EnvValuesError(errors, workspace.env_file)
     text = render_text(source, values, filename=filename)
@@ -599,12 +666,12 @@ def init_workspace(workspace: Workspace, template_name: str = "python", *, force
     """
     template = get_template(template_name, examples_dir)
     root = workspace.root
+    if root.exists() and not root.is_dir():
+        raise WorkspaceError(f"{root} is a file, not a folder", hint="give a folder path: an existing folder, or a new one to create")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise WorkspaceError(f"cannot create {root}: {exc.strerror}", hint="pick a folder you can write to") from None
-    if not root.is_dir():
-        raise WorkspaceError(f"{root} is not a folder", hint="pick another path")
     probe = root / ".devorch-write-test"
     try:
         probe.touch()

@@ -67,7 +67,7 @@ class DevorchApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit (asks first when work would be lost)"),
-        Binding("ctrl+p", "command_palette", "Commands", id="app.command_palette"),
+        Binding("ctrl+p", "command_palette", "Commands", id="app.command_palette", show=False),  # the footer shows it at its right
         *(
             Binding(spec.key, f"show_pane('{spec.id}')", spec.title, id=f"app.pane.{spec.id}", show=False)
             for spec in PANE_SPECS

@@ -49,6 +49,8 @@ class HostPane(Pane):
         self.facts: HostFacts | None = None
         self.results: list[CheckResult] = []
         self.checking = False
+        self.after_install = False
+        """The next results are the re-check after an install: say whether multipass works now."""
         self._widths: tuple[int, ...] = ()
 
     def compose(self) -> ComposeResult:
@@ -90,6 +92,32 @@ class HostPane(Pane):
         self._update_table(self.results)
         self._set_summary()
         self._show_fix()
+        if self.after_install:
+            self.after_install = False
+            self._report_install()
+
+    def _report_install(self) -> None:
+        """After the installer: the re-check, not the installer's exit code, says whether multipass works."""
+        broken = [result for result in host.failed(self.results) if result.id in {"multipass", "daemon"}]
+        if not broken:
+            mp = self.facts.multipass if self.facts else None
+            version = f" {mp.client_version}" if mp and mp.client_version else ""
+            self.notify(f"multipass{version} is installed and its daemon answers.", title="Install multipass", markup=False)
+            return
+        listed = "\n".join(f"{result.title}: {result.detail}\nFix: {self.fix_text(result)}" for result in broken)
+        self.notify(f"multipass is still not ready:\n{listed}", title="Install multipass", severity="warning", timeout=15, markup=False)
+
+    def fix_text(self, result: CheckResult) -> str:
+        """The fix as this pane says it: its own key where one does the job, else the service's command."""
+        if result.status == "ok":
+            return ""
+        if result.id == "ssh_key" and result.fix == "devorch-tui keygen":
+            return "press k to create it"
+        if result.id == "multipass" and self.facts is not None and not self.facts.multipass.installed:
+            plan = host.install_plan(self.facts)
+            if plan.runnable:
+                return f"press i: {plan.command}"
+        return result.fix
 
     def _check_failed(self, exc: BaseException) -> None:
         self.checking = False
@@ -140,7 +168,7 @@ class HostPane(Pane):
             "status": STATUS_TEXT[result.status],
             "check": _clipped(result.title, CHECK_WIDTH),
             "detail": _clipped(result.detail, detail_width),
-            "fix": _clipped(result.fix if result.status != "ok" else "", fix_width),
+            "fix": _clipped(self.fix_text(result), fix_width),
         }
 
     def on_resize(self, event: events.Resize) -> None:
@@ -192,9 +220,9 @@ class HostPane(Pane):
         text = Text()
         text.append(f"{result.title}: ", style="bold")
         text.append(result.detail)
-        if result.fix and result.status != "ok":
+        if self.fix_text(result):
             text.append("\nFix: ", style="bold")
-            text.append(result.fix)
+            text.append(self.fix_text(result))
         panel.update(text)
 
     # ------------------------------------------------------------------ actions
@@ -247,7 +275,8 @@ class HostPane(Pane):
             report_error(self, "Install multipass", exc)
             return
         if code == 0:
-            self.notify("multipass is installed; checking the host again.", title="Install multipass")
+            self.notify("The installer finished; checking the host again.", title="Install multipass")
+            self.after_install = True
         else:
             report_error(
                 self,
@@ -258,14 +287,18 @@ class HostPane(Pane):
 
     async def action_keygen(self) -> None:
         private = (await self.devorch.settings_ready()).paths.dedicated_key
-        existed = sshkeys.read_keypair(private) is not None
 
-        def done(pair: sshkeys.KeyPair) -> None:
+        async def make() -> tuple[bool, sshkeys.KeyPair]:
+            existed = private.exists()  # a damaged pair is generate_keypair's error, shown with its fix
+            return existed, await sshkeys.generate_keypair(private)
+
+        def done(outcome: tuple[bool, sshkeys.KeyPair]) -> None:
+            existed, pair = outcome
             what = "The SSH key already exists" if existed else "Created the SSH key for VMs"
             self.notify(f"{what}:\n{pair.public}", title="SSH key", markup=False)
             self.recheck()
 
-        run_job(self, lambda: sshkeys.generate_keypair(private), title="SSH key", on_done=done, group="host-keygen", exclusive=True)
+        run_job(self, make, title="SSH key", on_done=done, group="host-keygen", exclusive=True)
 
 
 def _clipped(text: str, width: int) -> Text:

@@ -7,6 +7,10 @@ once per ~50 ms. Other events (run started, step changed, run finished) are post
 Switching to a run (or changing the filter) reads its log file from disk up to the size it has at
 that moment, while lines arriving meanwhile are held and appended after: nothing is lost or shown
 twice, and a filter sees the whole log, not only what the view still holds.
+
+A run that is running in *another* process (a headless ``devorch-tui run`` while the dashboard is
+open) sends no events here: the pane follows it from disk instead, reading what its log file gained
+and its run.json every TAIL_INTERVAL seconds until it ends (or its process dies: interrupted).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Select
 
+from devorch_tui.errors import DevorchError
 from devorch_tui.services.runs import (
     FINAL_STEP_STATUSES,
     LinesEvent,
@@ -48,6 +53,9 @@ if TYPE_CHECKING:
     from devorch_tui.services.runs import ActiveRun, RunStore
     from devorch_tui.services.tasks import TaskFile
     from devorch_tui.ui.screens.new_run import NewRunRequest
+
+TAIL_INTERVAL = 0.5
+"""Seconds between two looks at the files of a run that runs in another process."""
 
 RUN_STATUS_STYLE = {
     "running": "bold $accent",
@@ -87,6 +95,16 @@ def step_rows(target: TargetRecord) -> list[TaskRow]:
         )
         for step in target.steps
     ]
+
+
+def describe_running(record: RunRecord) -> str:
+    """``a task run on dev-x is running`` (or a golden image build, or a provisioning)."""
+    targets = ", ".join(record.target_names)
+    if record.kind == "tasks":
+        return f"a task run on {targets} is running"
+    if record.kind == "base-image":
+        return f"the golden image build ({targets}) is running"
+    return f"the provisioning of {targets} is running"
 
 
 def default_save_path(run_id: str, target_log_file: str, cwd: Path | None = None) -> Path:
@@ -136,7 +154,7 @@ class LogsPane(Pane):
         self._wanted_run: str | None = None
         self._last_targets: list[str] = []
         self._last_task_path: Path | None = None
-        self._status_text = ""
+        self._status_text: tuple[str, str] = ("", "")
         self._select_names: list[str] = []
 
     # --- layout --------------------------------------------------------------------------------
@@ -304,11 +322,13 @@ class LogsPane(Pane):
                 return
             self._hidden_lines = piece.hidden
             held, self._hold = self._hold or [], None
-            self.log_view.push_many(piece.lines)
+            self.log_view.write_loaded(piece.lines)  # all of it (up to max_lines), not a flood's share
             for prefix, text, count in held:
                 self.log_view.push_text(prefix, text, count)
             self.log_view.flush()
             self._refresh_status()
+            if record.status == "running" and self.store.active(run_id) is None:
+                self._tail_later(generation, run_id, chosen, piece.read_bytes)  # it runs in another process
 
         def failed(_exc: BaseException) -> None:
             if generation == self._generation:
@@ -317,6 +337,53 @@ class LogsPane(Pane):
                 self._wanted_run = previous[0]
 
         run_job(self, work, title="Show run", on_error=failed, group="logs-load", exclusive=True)
+
+    # --- a run of another process: followed from its files -------------------------------------
+
+    def _tail_later(self, generation: int, run_id: str, target: str, offset: int) -> None:
+        self.set_timer(TAIL_INTERVAL, lambda: self._tail(generation, run_id, target, offset), name="logs-tail")
+
+    def _tail(self, generation: int, run_id: str, target: str, offset: int) -> None:
+        """One look at the run's record and at what its log gained since byte ``offset``; again in
+        TAIL_INTERVAL while it still runs (self-rescheduling: two looks never overlap)."""
+        if generation != self._generation:
+            return  # the view moved on
+        needle, max_lines = self.filter_text, self.log_view.max_lines or 200_000
+        store = self.store
+
+        def look() -> tuple[RunRecord, LogSlice] | None:
+            try:
+                record = store.load(run_id)  # first: once it says "finished", the log read next is complete
+                path = store.run_dir(run_id) / record.target(target).log_file
+                size = os.stat(path).st_size
+            except (DevorchError, KeyError, OSError):
+                return None  # a file being replaced or removed: look again next time
+            return record, read_log_slice(path, start=offset, upto=size, needle=needle, max_lines=max_lines)
+
+        async def work() -> tuple[RunRecord, LogSlice] | None:
+            return await asyncio.to_thread(look)
+
+        def done(result: tuple[RunRecord, LogSlice] | None) -> None:
+            if generation != self._generation:
+                return
+            if result is None:
+                self._tail_later(generation, run_id, target, offset)
+                return
+            record, piece = result
+            if piece.lines:
+                self._hidden_lines += piece.hidden
+                self.log_view.push_many(piece.lines)
+            if record != self.record:
+                self.record = record
+                self._show_steps()
+                self.refresh_bindings()
+            if record.status == "running" and store.active(run_id) is None:
+                self._tail_later(generation, run_id, target, offset + piece.read_bytes)
+            else:
+                self.log_view.flush()
+            self._refresh_status()
+
+        run_job(self, work, title="Follow run", on_done=done, group="logs-tail")
 
     def _show_steps(self) -> None:
         if self.record is None or self.target is None:
@@ -381,16 +448,26 @@ class LogsPane(Pane):
             parts.append(f"oldest {dropped:,} not in view (w saves all)")
         if self._hold is not None and self.run_id is not None:
             parts.append("loading…")
-        parts.append("following" if view.following else "paused: End or f follows")
+        follow = "following" if view.following else "paused: End or f follows"
         text = " · ".join(parts)
-        if text != self._status_text:
-            self._status_text = text
-            self.query_one("#logs-status", StatusLine).update(text)
+        if (text, follow) != self._status_text:
+            self._status_text = (text, follow)
+            self.query_one("#logs-status", StatusLine).update(text, end=follow)  # the follow state always shows
 
     @on(RunLog.FollowChanged)
     def _follow_changed(self, event: RunLog.FollowChanged) -> None:
         event.stop()
         self._refresh_status()
+
+    # --- quitting ------------------------------------------------------------------------------
+
+    def unfinished_work(self) -> str | None:
+        """Runs started in this app that are still running: quitting stops them."""
+        running = [active.record for active in self.store.active_runs() if not active.finished]
+        if not running:
+            return None
+        described = "; ".join(describe_running(record) for record in running)
+        return f"{described} (quitting stops {'it' if len(running) == 1 else 'them'})"
 
     # --- actions -------------------------------------------------------------------------------
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -33,6 +34,9 @@ from devorch_tui.ui.screens.template_render import RenderedScreen
 from devorch_tui.ui.widgets.env_editor import EnvEditor
 
 
+NARROW_WIDTH = 110  # below this the template descriptions take one line each
+
+
 @dataclass
 class WorkspaceState:
     """Everything the pane shows, read from disk in one worker."""
@@ -43,20 +47,30 @@ class WorkspaceState:
     env_exists: bool
     env_problems: list[EnvProblem] = field(default_factory=list)
     template_error: TemplateError | None = None
+    used: dict[str, tuple[int, ...]] | None = None  # the template's variables; None when it could not be read
     rendered_at: datetime | None = None
     rendered_current: bool | None = None  # cloud-init.yaml matches what templates/ and .env render now
 
 
-def gather(workspace: Workspace) -> WorkspaceState:
-    """Read the workspace (blocking; run it in a thread)."""
+def gather(workspace: Workspace, last_used: dict[str, tuple[int, ...]] | None = None) -> WorkspaceState:
+    """Read the workspace (blocking; run it in a thread). A broken template is part of the state, not a
+    failure: its error is kept and the variables come from ``last_used`` (the last good read)."""
     catalog = templates.catalog()
-    active = templates.active_template(workspace)
     template_error = None
-    if active.template is not None:
+    try:
+        active = templates.active_template(workspace)
+    except TemplateError as exc:  # templates/template.toml cannot be read
+        template_error = exc
+        active = ActiveTemplate(Template(name="custom", description="", path=workspace.templates_dir), None, True)
+    used = None
+    if active.template is not None and template_error is None:
         try:
-            templates.template_variables(workspace.template_file.read_text(encoding="utf-8"), f"templates/{templates.TEMPLATE_FILE}")
+            source = workspace.template_file.read_text(encoding="utf-8")
+            used = templates.template_variables(source, f"templates/{templates.TEMPLATE_FILE}")
         except TemplateError as exc:
             template_error = exc
+        except (OSError, UnicodeDecodeError) as exc:
+            template_error = TemplateError(f"cannot read {workspace.template_file}: {exc}", path=workspace.template_file)
     env = envfile.EnvFile.load(workspace.env_file, strict=False)
     rendered_at = datetime.fromtimestamp(workspace.rendered.stat().st_mtime) if workspace.rendered.is_file() else None
     rendered_current = None
@@ -64,15 +78,16 @@ def gather(workspace: Workspace) -> WorkspaceState:
         try:
             fresh = templates.render(workspace, write=False)
             rendered_current = fresh.sha256 == templates.rendered_hash(workspace.rendered.read_text(encoding="utf-8"))
-        except (DevorchError, OSError, UnicodeDecodeError):
+        except Exception:  # noqa: BLE001 - whatever stops a render today makes the file on disk stale
             rendered_current = False
     return WorkspaceState(
         catalog=catalog,
         active=active,
-        variables=templates.variables(workspace, strict=False),
+        variables=templates.variables(workspace, strict=False, fallback_used=last_used),
         env_exists=workspace.env_file.is_file(),
         env_problems=env.problems,
         template_error=template_error,
+        used=used,
         rendered_at=rendered_at,
         rendered_current=rendered_current,
     )
@@ -84,11 +99,11 @@ class TemplatesPane(Pane):
     PANE_KEY = "2"
 
     BINDINGS = [
-        Binding("c", "copy", "Copy template", id="templates.copy", tooltip="Copy the highlighted example into templates/ (asks before replacing)"),
+        Binding("c", "copy", "Copy", id="templates.copy", tooltip="Copy the highlighted example into templates/ (asks before replacing)"),
         Binding("r", "render", "Render", id="templates.render", tooltip="Save .env edits and render templates/cloud-init.j2 into cloud-init.yaml"),
         Binding("ctrl+s", "save", "Save .env", id="templates.save", tooltip="Write .env atomically (0600), keeping comments and order"),
-        Binding("g", "keygen", "Generate SSH key", id="templates.keygen", tooltip="Create the dedicated ed25519 key for VMs and fill SSH_PUBLIC_KEY"),
-        Binding("v", "view", "View cloud-init.yaml", id="templates.view", tooltip="Show the rendered cloud-init.yaml"),
+        Binding("g", "keygen", "SSH key", id="templates.keygen", tooltip="Create the dedicated ed25519 key for VMs and fill SSH_PUBLIC_KEY"),
+        Binding("v", "view", "View yaml", id="templates.view", tooltip="Show the rendered cloud-init.yaml (secrets masked)"),
         Binding("escape", "focus_list", "Template list", id="templates.focus_list", show=False),
     ]
     EXTRA_COMMANDS = (PaneCommand("Templates: Reload .env", "Read templates/ and .env from disk again (asks when there are unsaved edits)", "reload"),)
@@ -98,6 +113,8 @@ class TemplatesPane(Pane):
         self.state: WorkspaceState | None = None
         self.last_render: RenderResult | None = None
         self.last_error: DevorchError | None = None
+        self.last_used: dict[str, tuple[int, ...]] | None = None
+        """The template's variables at the last good read: the fields while the template has an error."""
 
     @property
     def workspace(self) -> Workspace:
@@ -112,8 +129,9 @@ class TemplatesPane(Pane):
             with Vertical(id="templates-left"):
                 yield Label("Example templates", classes="templates-heading")
                 yield OptionList(id="template-list")
-                yield Static("", id="template-status")
-                yield Static("", id="render-result")
+                with VerticalScroll(id="templates-info"):  # a long render error scrolls, the list stays
+                    yield Static("", id="template-status")
+                    yield Static("", id="render-result")
             with Vertical(id="env-side"):
                 yield Static("", id="env-header")
                 yield Static("", id="env-problems")
@@ -121,6 +139,9 @@ class TemplatesPane(Pane):
 
     def on_mount(self) -> None:
         self.reload()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
 
     def on_pane_shown(self) -> None:
         if self.state is not None and not self.editor.dirty:
@@ -132,15 +153,37 @@ class TemplatesPane(Pane):
     def reload(self, keep_edits: bool = True) -> None:
         """Read templates/ and .env again; unsaved values typed in the form are carried over."""
         edits = self.editor.changed_values() if keep_edits and self.state is not None else {}
-        workspace = self.workspace
+        workspace, last_used = self.workspace, self.last_used
 
         async def done(state: WorkspaceState) -> None:
             await self.show_state(state, edits)
 
-        run_job(self, lambda: asyncio.to_thread(gather, workspace), title="Templates", on_done=lambda state: self.call_next(done, state), group="templates-load", exclusive=True)
+        def failed(exc: BaseException) -> None:
+            # What is shown is no longer what is on disk: say so instead of leaving it as if current.
+            text = Text("✖ Could not read the workspace\n", style="bold red")
+            text.append(exc.describe() if isinstance(exc, DevorchError) else f"{type(exc).__name__}: {exc}", style="red")
+            text.append("\nThe form shows the last read; fix the problem, then Reload .env (ctrl+p).", style="dim")
+            self.query_one("#template-status", Static).update(text)
+            self.query_one("#render-result", Static).update("")
+
+        run_job(
+            self,
+            lambda: asyncio.to_thread(gather, workspace, last_used),
+            title="Templates",
+            on_done=lambda state: self.call_next(done, state),
+            on_error=failed,
+            group="templates-load",
+            exclusive=True,
+        )
 
     async def show_state(self, state: WorkspaceState, edits: dict[str, str] | None = None) -> None:
         self.state = state
+        if state.used is not None or state.active.template is None:
+            self.last_used = state.used
+        if state.rendered_current is not True and self.last_render is not None:
+            # A success shown from before no longer describes cloud-init.yaml: the status says stale.
+            self.last_render = None
+            self.query_one("#render-result", Static).update("")
         self._fill_list(state)
         await self.editor.load(state.variables, state.active.template)
         for name, value in (edits or {}).items():
@@ -198,33 +241,36 @@ class TemplatesPane(Pane):
                     text.append("\n▲ stale: templates/ or .env changed since (press r)", style="yellow")
         if state.template_error is not None:
             text.append(f"\n✖ {state.template_error.message}", style="bold red")
+            if state.template_error.hint:
+                text.append(f"\nFix: {state.template_error.hint}", style="red")
         self.query_one("#template-status", Static).update(text)
 
     def _show_header(self) -> None:
         state = self.state
         text = Text(".env", style="bold")
         if state is not None and not state.env_exists:
-            source = "defaults from templates/.env.example" if state.active.template is not None else "copy a template first (c)"
-            text.append(f"  not created yet: {source}; ctrl+s creates it", style="yellow")
+            if state.active.template is not None:
+                text.append("  not created yet: ctrl+s creates it from .env.example", style="yellow")
+            else:
+                text.append("  not created yet: copy a template first (c)", style="yellow")
         if self.editor.dirty:
-            text.append("  ● unsaved changes (ctrl+s saves)", style="bold yellow")
-        else:
+            text.append("  ● unsaved (ctrl+s)", style="bold yellow")
+        elif state is not None and state.env_exists:
             text.append("  saved", style="dim")
-        text.append("   g generates the SSH key · r renders", style="dim")
+        text.append("  · g SSH key · r render", style="dim")
         self.query_one("#env-header", Static).update(text)
 
     def _show_problems(self) -> None:
         widget = self.query_one("#env-problems", Static)
-        problems = self.state.env_problems if self.state else []
-        if not problems:
-            widget.update("")
-            widget.display = False
-            return
+        state = self.state
         text = Text()
-        for problem in problems:
+        if state is not None and state.template_error is not None and state.active.template is not None:
+            source = "the last good read of the template" if self.last_used is not None else ".env.example"
+            text.append(f"▲ The template has an error (see the left): the fields follow {source}.\n", style="yellow")
+        for problem in state.env_problems if state else []:
             text.append(f"▲ .env line {problem.lineno}: {problem.message} (kept as it is when saving)\n", style="yellow")
         widget.update(text)
-        widget.display = True
+        widget.display = bool(text)
 
     def on_env_editor_changed(self, event: EnvEditor.Changed) -> None:
         event.stop()
@@ -278,36 +324,50 @@ class TemplatesPane(Pane):
         def done(result: templates.CopyResult) -> None:
             note = f"\nPrevious files kept in {result.backup}" if result.backup else ""
             self.notify(f"templates/ now holds {name!r}.{note}", title="Copy template", markup=False)
+            self.last_render, self.last_error, self.last_used = None, None, None  # they were about the other template
+            self.query_one("#render-result", Static).update("")
             self.reload()
 
         run_job(self, lambda: asyncio.to_thread(templates.copy_template, name, workspace, force=force), title="Copy template", on_done=done)
 
     def action_save(self, then_render: bool = False) -> None:
+        """Save the form: wrong values block it; missing ones are allowed (a draft) and listed."""
         editor = self.editor
         if self.state is None:
             return
-        errors = [error for error in editor.errors() if editor.values().get(error.field, "").strip()]
+        errors = editor.errors()
         if errors:
             listed = "\n".join(f"{error.field}: {error.reason}" for error in errors)
             self.notify(f"Not saved; fix these first:\n{listed}", title="Save .env", severity="error", timeout=10, markup=False)
             return
-        if not editor.dirty and self.state.env_exists:
-            if then_render:
-                self._render_template()
-            else:
-                self.notify(".env has no unsaved changes.", title="Save .env")
-            return
-        values = editor.values()
         workspace = self.workspace
+        if not editor.dirty:
+            if self.state.env_exists:
+                if then_render:
+                    self._render_template()
+                else:
+                    self.notify(".env has no unsaved changes.", title="Save .env")
+                return
+            if self.state.active.template is None:
+                self.notify(
+                    "Nothing to save yet: .env would be empty. Copy a template first (c), or type a value.",
+                    title="Save .env",
+                    severity="warning",
+                )
+                return
+        values = editor.values()
+        created = not self.state.env_exists
+        origin = " from templates/.env.example" if self.state.active.template is not None else ""
 
         def done(_: object) -> None:
             editor.mark_saved()
             if self.state is not None:
                 self.state.env_exists = True
             self._show_header()
-            missing = [field.variable.name for field in editor.fields() if field.variable.used and not field.value.strip()]
-            note = f"\nStill empty: {', '.join(missing)}" if missing else ""
-            self.notify(f"Saved {workspace.env_file.name} (mode 0600).{note}", title="Save .env", markup=False)
+            missing = editor.missing()
+            what = f"Created {workspace.env_file.name}{origin}" if created else f"Saved {workspace.env_file.name}"
+            note = "".join(f"\nStill missing: {name} ({why})" for name, why in missing.items())
+            self.notify(f"{what} (mode 0600).{note}", title="Save .env", severity="warning" if missing else "information", markup=False)
             if then_render:
                 self._render_template()
 
@@ -328,6 +388,9 @@ class TemplatesPane(Pane):
             self._render_template()
 
     def _render_template(self) -> None:
+        if self.state is not None and self.state.active.template is None:
+            self.notify("There is no template to render yet: highlight one on the left and press c to copy it.", title="Render", severity="warning")
+            return
         workspace = self.workspace
 
         def done(result: RenderResult) -> None:
@@ -387,6 +450,15 @@ class TemplatesPane(Pane):
             self.notify(f"{what} dedicated key {pair.public}; SSH_PUBLIC_KEY is filled in (ctrl+s saves).", title="SSH key", markup=False)
 
         run_job(self, lambda: sshkeys.generate_keypair(private), title="SSH key", on_done=done, group="templates-keygen", exclusive=True)
+
+    def unfinished_work(self) -> str | None:
+        if self.state is None:
+            return None
+        changed = list(self.editor.changed_values())
+        if not changed:
+            return None
+        shown = ", ".join(changed[:3]) + (", …" if len(changed) > 3 else "")
+        return f"unsaved .env edits ({shown})"
 
     def action_focus_list(self) -> None:
         self.query_one("#template-list", OptionList).focus()

@@ -12,8 +12,8 @@ answers again; the rest of the app keeps working.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import subprocess
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ from devorch_tui.ui.widgets.vm_table import COLUMNS, VMRow, VMTable, vm_row
 
 if TYPE_CHECKING:
     from devorch_tui.services.multipass import MultipassClient
-    from devorch_tui.services.multipass_models import Instance, InstanceInfo, SnapshotSummary
+    from devorch_tui.services.multipass_models import Instance, InstanceInfo, InstanceResources, SnapshotSummary
 
 log = logging.getLogger("devorch_tui")
 
@@ -46,7 +46,22 @@ COLUMN_LABELS = {column.key: column.label for column in COLUMNS}
 DETAIL_DELAY = 0.3
 """Seconds the cursor must rest on a VM before its info is fetched (scrolling fetches nothing)."""
 
-FleetInfo = tuple[dict[str, "InstanceInfo"], dict[str, list["SnapshotSummary"]] | None]
+RESOURCE_FETCHES = 3
+"""`multipass get` calls at once when the resources of stopped VMs are fetched."""
+RESOURCE_BATCH = 3
+"""Stopped VMs whose resources one fleet refresh fetches at most (three `get` calls each), in table
+order: a fleet is filled in over a few refreshes (about one call a second at the default 10 s),
+not in a burst of processes; the selected VM's come at once."""
+
+FleetInfo = tuple[dict[str, "InstanceInfo"], dict[str, list["SnapshotSummary"]] | None, dict[str, "InstanceResources"]]
+
+
+def _settings_only(state: str) -> bool:
+    """A VM whose CPUs, memory and disk only `multipass get` knows: `info` has no runtime data for
+    it (it is not running), and it is not deleted."""
+    from devorch_tui.services.multipass_models import RUNNING_STATES
+
+    return state not in RUNNING_STATES and state not in ("Deleted", "")
 
 
 class VMsPane(Pane):
@@ -86,6 +101,9 @@ class VMsPane(Pane):
         super().__init__(**kwargs)
         self._instances: dict[str, Instance] = {}
         self._infos: dict[str, InstanceInfo] = {}
+        self._resources: dict[str, InstanceResources] = {}
+        """What stopped VMs are given (CPUs, memory, disk), from `multipass get`: `info` knows it
+        only while a VM runs. Fetched once per VM by the fleet refresh, again for the selected VM."""
         self._snapshots: dict[str, list[SnapshotSummary]] | None = None
         """Snapshots by VM; None until loaded (or when the backend has no snapshots)."""
         self._snapshots_supported = True
@@ -186,6 +204,11 @@ class VMsPane(Pane):
         previous = self._instances
         self._instances = {instance.name: instance for instance in instances}
         self._infos = {name: info for name, info in self._infos.items() if name in self._instances}
+        changed = {
+            name for name, instance in self._instances.items() if previous.get(name) is None or previous[name].state != instance.state
+        }
+        # Kept while a VM stays as it was; asked again (on the slow cadence) once it changed state.
+        self._resources = {name: res for name, res in self._resources.items() if name in self._instances and name not in changed}
         if self._problem is not None:
             self._set_problem(None)
             self.notify("Multipass answers again; the VM list is live.", title="VMs")
@@ -194,9 +217,7 @@ class VMsPane(Pane):
         self._render_rows()
         if first:
             self.info_poll.start()
-        elif any(
-            previous.get(name) is None or previous[name].state != instance.state for name, instance in self._instances.items()
-        ):
+        elif changed:
             # A VM appeared or changed state: its addresses and resources changed too.
             self.info_poll.poll_now()
 
@@ -204,7 +225,7 @@ class VMsPane(Pane):
         message = exc.describe() if isinstance(exc, DevorchError) else f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, DevorchError):
             log.error("VM list poll failed", exc_info=exc)
-        self._set_problem(f"Cannot list VMs. {message}\nRetrying in {retry_in:g} s (press i to retry now).")
+        self._set_problem(f"Cannot list VMs. {message}\nRetrying in {retry_in:g} s (press {self._key('refresh')} to retry now).")
 
     def _set_problem(self, text: str | None) -> None:
         self._problem = text
@@ -219,7 +240,7 @@ class VMsPane(Pane):
         from devorch_tui.services.multipass_errors import MultipassError, MultipassErrorKind
 
         if not self._instances:
-            return {}, {}
+            return {}, {}, {}
         try:
             infos = await self.client.info()
         except MultipassError as exc:
@@ -228,7 +249,31 @@ class VMsPane(Pane):
             # One VM failing its SSH runtime query fails the whole call (multipass #4527).
             infos = await self.client.info(runtime=False)
         snapshots = await self._fetch_snapshots()
-        return infos, snapshots
+        order = [name for name in self.table.visible_names if name in self._instances] + sorted(self._instances)
+        unknown = [
+            name for name in dict.fromkeys(order) if _settings_only(self._instances[name].state) and name not in self._resources
+        ]
+        return infos, snapshots, await self._fetch_resources(unknown[:RESOURCE_BATCH])
+
+    async def _fetch_resources(self, names: list[str]) -> dict[str, InstanceResources]:
+        """`get local.NAME.cpus|memory|disk` of stopped VMs (a few at a time). A VM that fails gets
+        empty resources, so the fleet refresh does not ask again (selecting it does)."""
+        from devorch_tui.errors import DevorchError
+        from devorch_tui.services.multipass_models import InstanceResources
+
+        gate = asyncio.Semaphore(RESOURCE_FETCHES)
+        found: dict[str, InstanceResources] = {}
+
+        async def one(name: str) -> None:
+            async with gate:
+                try:
+                    found[name] = await self.client.resources(name)
+                except DevorchError as exc:  # gone meanwhile, or a multipass without these keys
+                    log.info("resources of %s unavailable: %s", name, exc)
+                    found[name] = InstanceResources()
+
+        await asyncio.gather(*(one(name) for name in names))
+        return found
 
     async def _fetch_snapshots(self) -> dict[str, list[SnapshotSummary]] | None:
         from devorch_tui.services.multipass_errors import MultipassError, MultipassErrorKind
@@ -248,9 +293,10 @@ class VMsPane(Pane):
         return grouped
 
     def _on_fleet_info(self, result: FleetInfo) -> None:
-        infos, snapshots = result
+        infos, snapshots, resources = result
         self.golden.refresh_status(list(self._instances.values()))
         self._infos = {name: info for name, info in infos.items() if name in self._instances}
+        self._resources.update({name: res for name, res in resources.items() if name in self._instances})
         if snapshots is not None:
             self._snapshots = snapshots
         elif not self._snapshots_supported:
@@ -268,14 +314,19 @@ class VMsPane(Pane):
         """
         with_snapshots = snapshots or self._snapshots is None
 
-        async def fetch() -> tuple[dict[str, InstanceInfo], dict[str, list[SnapshotSummary]] | None]:
+        async def fetch() -> FleetInfo:
             infos = await self.client.info(name)
-            return infos, (await self._fetch_snapshots() if with_snapshots else None)
+            info = infos.get(name)
+            # Stopped: what it is given comes from `get` (it may have been resized or restored).
+            resources = await self._fetch_resources([name]) if info is not None and _settings_only(info.state) else {}
+            return infos, (await self._fetch_snapshots() if with_snapshots else None), resources
 
-        def done(result: tuple[dict[str, InstanceInfo], dict[str, list[SnapshotSummary]] | None]) -> None:
-            infos, snapshots = result
+        def done(result: FleetInfo) -> None:
+            infos, snapshots, resources = result
             if name in infos and name in self._instances:
                 self._infos[name] = infos[name]
+                if name in resources:
+                    self._resources[name] = resources[name]
             if snapshots is not None:
                 self._snapshots = snapshots
             self._render_rows()
@@ -291,7 +342,10 @@ class VMsPane(Pane):
     # ------------------------------------------------------------------ rendering
 
     def _rows(self) -> list[VMRow]:
-        rows = [vm_row(instance, self._infos.get(name), self._busy.get(name)) for name, instance in self._instances.items()]
+        rows = [
+            vm_row(instance, self._infos.get(name), self._busy.get(name), self._resources.get(name))
+            for name, instance in self._instances.items()
+        ]
         # A VM being launched is not listed until multipass has created it: show it as busy.
         rows += [VMRow(name=name, state="", busy=busy) for name, busy in self._busy.items() if name not in self._instances]
         return rows
@@ -319,9 +373,14 @@ class VMsPane(Pane):
             parts.append(f"{len(self._busy)} busy")
         golden = self.golden.status
         if total == 0 and not self._busy:
-            parts = ["No VMs yet. Press n to launch one" + (", or g to build the golden image." if golden is None or not golden.exists else ".")]
+            buildable = golden is None or (not golden.exists and golden.snapshots_supported)
+            parts = ["No VMs yet. Press n to launch one" + (", or g to build the golden image." if buildable else ".")]
         elif golden is not None:
-            if golden.stale:
+            if golden_job := self.golden.golden_job():
+                parts.append(f"{golden_job} is running (Logs pane)")
+            elif not golden.snapshots_supported:
+                parts.append("no golden image on this backend (no snapshots): p launches from cloud-init")
+            elif golden.stale:
                 parts.append(f"golden {golden.vm_name}: STALE (template changed; g rebuilds it)")
             elif golden.ready:
                 parts.append(f"golden {golden.vm_name}: up to date")
@@ -351,11 +410,13 @@ class VMsPane(Pane):
         info = self._infos.get(name) if name else None
         snapshots = None if self._snapshots is None or name is None else self._snapshots.get(name, [])
         busy = self._busy.get(name) if name else None
-        state = (name, instance, info, tuple(snapshots) if snapshots is not None else None, busy)
+        resources = self._resources.get(name) if name else None
+        state = (name, instance, info, tuple(snapshots) if snapshots is not None else None, busy, resources)
         if state == self._detail_state:
             return
         self._detail_state = state
-        self.query_one(VMDetail).show(instance, info, snapshots, busy=busy, name=name)
+        keys = {action: self._key(action) for action in ("snapshot", "stop", "recover")}
+        self.query_one(VMDetail).show(instance, info, snapshots, busy=busy, name=name, resources=resources, keys=keys)
 
     # ------------------------------------------------------------------ filter and sort
 
@@ -399,12 +460,66 @@ class VMsPane(Pane):
     def _selected(self) -> str | None:
         name = self.table.selected_name
         if name is None:
-            self.notify("No VM selected. Launch one with n.", severity="warning", timeout=4)
+            self.notify(f"No VM selected. Launch one with {self._key('launch')}.", severity="warning", timeout=4)
             return None
         if name in self._busy:
             self.notify(f"{name} is busy ({self._busy[name]}); wait until it is done.", severity="warning", timeout=4)
             return None
         return name
+
+    def _key(self, action: str) -> str:
+        """The key of one of this pane's actions as the footer shows it (after the user's keymap)."""
+        binding_id = f"vms.{action}"
+        keys = self.devorch.settings.keymap.get(binding_id) or next(b.key for b in self.BINDINGS if b.id == binding_id)
+        return self.app.get_key_display(Binding(keys.split(",")[0].strip(), action))
+
+    def _key_hints(self) -> dict[str, str]:
+        """How a multipass fix names an action here: its key, not its CLI command."""
+        return {
+            "list": "the VM list (i refreshes it)",
+            "start": self._key("start"),
+            "stop": self._key("stop"),
+            "force_stop": self._key("force_stop"),
+            "recover": self._key("recover"),
+            "purge": self._key("purge"),
+            "snapshots": "the detail panel below the list",
+        }
+
+    def _keyed(self, work: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+        """``work`` whose multipass failures name this pane's keys in their fix, not CLI commands."""
+        from devorch_tui.services.multipass_errors import MultipassError
+
+        async def keyed() -> Any:
+            try:
+                return await work()
+            except MultipassError as exc:
+                exc.hint = exc.hint_for(self._key_hints())
+                raise
+
+        return keyed
+
+    def _state(self, name: str) -> str:
+        instance = self._instances.get(name)
+        return instance.state if instance is not None else ""
+
+    def _refused_unless_stopped(self, name: str, doing: str) -> bool:
+        """Say why ``doing`` (e.g. "take snapshots of") cannot happen unless ``name`` is Stopped."""
+        state = self._state(name)
+        if state == "Stopped":
+            return False
+        if state == "Deleted":
+            text = f"{name} is deleted: recover it first ({self._key('recover')})."
+        elif state in ("Suspended", "Suspending"):
+            text = f"Stop {name} first: it is suspended, so force stop it ({self._key('force_stop')})."
+        else:
+            text = f"Stop {name} first ({self._key('stop')}): multipass can only {doing} a stopped VM."
+        self.notify(text, severity="warning", markup=False, timeout=6)
+        return True
+
+    def unfinished_work(self) -> str | None:
+        """The lifecycle actions running now (e.g. "stopping alpha"): quitting would cut them off.
+        (Golden image builds and provisions are runs: the Logs pane names those.)"""
+        return ", ".join(f"{label} {name}" for name, label in sorted(self._busy.items())) or None
 
     def _set_busy(self, name: str, label: str | None) -> None:
         if label is None:
@@ -439,7 +554,7 @@ class VMsPane(Pane):
 
         run_job(
             self,
-            work,
+            self._keyed(work),
             title=failure_title,
             on_done=on_done,
             on_error=lambda exc: finish(),
@@ -542,12 +657,20 @@ class VMsPane(Pane):
                     "deleting",
                     f"Delete {name} failed",
                     lambda: self.client.delete(name),
-                    lambda _: f"{name} deleted. Recover it with U, or purge it with P.",
+                    lambda _: f"{name} deleted. Recover it with {self._key('recover')}, or purge it with {self._key('purge')}.",
                 ),
             )
 
     def action_recover(self) -> None:
         if name := self._selected():
+            if self._state(name) != "Deleted":
+                self.notify(
+                    f"{name} is not deleted (it is {self._state(name) or 'not listed yet'}): only deleted VMs can be recovered.",
+                    severity="warning",
+                    markup=False,
+                    timeout=6,
+                )
+                return
             self._run_vm_action(
                 name, "recovering", f"Recover {name} failed", lambda: self.client.recover(name), lambda _: f"{name} recovered; it is stopped."
             )
@@ -573,7 +696,7 @@ class VMsPane(Pane):
                 finish()
                 self.notify(f"Purged for good: {', '.join(deleted)}.", title="VMs", markup=False)
 
-            run_job(self, self.client.purge, title="Purge failed", on_done=on_done, on_error=lambda exc: finish(), group="vm-purge")
+            run_job(self, self._keyed(self.client.purge), title="Purge failed", on_done=on_done, on_error=lambda exc: finish(), group="vm-purge")
 
         self._confirm(
             "Purge deleted VMs?",
@@ -584,7 +707,7 @@ class VMsPane(Pane):
 
     def action_snapshot(self) -> None:
         name = self._selected()
-        if name is None:
+        if name is None or self._refused_unless_stopped(name, "take snapshots of"):
             return
         existing = {snap.name for snap in (self._snapshots or {}).get(name, [])}
 
@@ -604,7 +727,7 @@ class VMsPane(Pane):
 
     def action_restore(self) -> None:
         name = self._selected()
-        if name is None:
+        if name is None or self._refused_unless_stopped(name, "restore"):
             return
 
         def restore(snapshot: str | None) -> None:
@@ -632,15 +755,15 @@ class VMsPane(Pane):
             self._update_detail()
             mine = snapshots.get(name, [])
             if not mine:
-                self.notify(f"{name} has no snapshots. Stop it and press S to take one.", severity="warning", markup=False)
+                self.notify(f"{name} has no snapshots. Press {self._key('snapshot')} to take one.", severity="warning", markup=False)
                 return
             self.app.push_screen(RestorePicker(name, mine), restore)
 
-        run_job(self, self._fetch_snapshots, title=f"Listing snapshots of {name} failed", on_done=pick, group="vm-snapshots")
+        run_job(self, self._keyed(self._fetch_snapshots), title=f"Listing snapshots of {name} failed", on_done=pick, group="vm-snapshots")
 
     def action_clone(self) -> None:
         source = self._selected()
-        if source is None:
+        if source is None or self._refused_unless_stopped(source, "clone"):
             return
 
         def clone(new_name: str | None) -> None:
@@ -652,7 +775,7 @@ class VMsPane(Pane):
                 "cloning",
                 f"Clone of {source} failed",
                 lambda: self._clone(source, new_name),
-                lambda _: f"Cloned {source} to {new_name} (stopped; start it with u).",
+                lambda _: f"Cloned {source} to {new_name} (stopped; start it with {self._key('start')}).",
                 also_refresh=(new_name,),
             )
 
@@ -665,25 +788,40 @@ class VMsPane(Pane):
             self._busy.pop(new_name, None)
 
     def action_shell(self) -> None:
+        from devorch_tui.services.multipass_errors import MultipassError
+
         name = self._selected()
         if name is None:
+            return
+        state = self._state(name)
+        if state in ("Deleted", "Unknown"):
+            fix = f"recover it first ({self._key('recover')})" if state == "Deleted" else f"force stop it ({self._key('force_stop')}), then try again"
+            self.notify(f"No shell in {name}: it is {state.lower()}; {fix}.", severity="warning", markup=False, timeout=6)
             return
         try:
             argv = self.client.shell_argv(name)
         except DevorchError as exc:
             self.notify(exc.describe(), severity="error", markup=False)
             return
+        failure: Exception | None = None
         try:
             with self.app.suspend():
+                # Nothing may escape this block: App.suspend() only resumes the app when it ends normally.
                 print(f"devorch-tui: opening a shell in {name}; type `exit` to come back.", flush=True)
-                subprocess.run(argv, check=False)  # noqa: S603 - an argv list, no shell
+                try:
+                    self.client.run_shell(name)  # the inner shell's own exit code is the user's business
+                except (MultipassError, OSError) as exc:
+                    failure = exc
         except SuspendNotSupported:
             self.notify(
                 f"A shell needs a real terminal. Run it yourself: {' '.join(argv)}", severity="warning", markup=False, timeout=8
             )
             return
-        except OSError as exc:
-            self.notify(f"Could not run {argv[0]}: {exc}", title=f"Shell in {name} failed", severity="error", markup=False)
+        if isinstance(failure, MultipassError):
+            failure.hint = failure.hint_for(self._key_hints())
+            self.notify(failure.describe(), title=f"Shell in {name} failed", severity="error", markup=False, timeout=10)
+        elif failure is not None:
+            self.notify(f"Could not run {argv[0]}: {failure}", title=f"Shell in {name} failed", severity="error", markup=False)
             return
         self.list_poll.poll_now()
         self.refresh_vm(name)

@@ -133,10 +133,12 @@ class NewRunScreen(FormScreen[NewRunRequest]):
         if event.input.id == "new-run-targets":
             self._check_targets()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if event.input.id == "new-run-targets":
-            self.query_one("#new-run-task-file", Input).focus()
+    def field_submitted(self, field: Input) -> None:
+        """Enter in the targets field moves on to the task file (once targets are given); Enter in
+        the task file field runs (after checking both fields)."""
+        if field.id == "new-run-targets":
+            if self._check_targets() is not None:
+                self.query_one("#new-run-task-file", Input).focus()
             return
         self.submit()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -30,9 +31,12 @@ class ProvisionForm(FormScreen[ProvisionRequest]):
         ("tasks", "Setup tasks", "path to a tasks JSON file, empty for none"),
     )
 
-    def __init__(self, existing: set[str] | None = None) -> None:
+    def __init__(self, existing: set[str] | None = None, *, refuse: Callable[[str], str | None] | None = None) -> None:
+        """``existing``: VM names taken; ``refuse(vm)``: why ``vm`` cannot be provisioned now (e.g. its
+        provision runs already), or None."""
         super().__init__()
         self._existing = existing or set()
+        self._refuse = refuse or (lambda _vm: None)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="provision-dialog", classes="dialog form-dialog"):
@@ -58,6 +62,8 @@ class ProvisionForm(FormScreen[ProvisionRequest]):
         name = self._value("name")
         if not name:
             raise ValidationError("project", "a project name is required", hint="e.g. my-project: the VM will be dev-my-project")
+        if refusal := self._refuse(project_vm_name(name)):
+            raise ValidationError("project", refusal)
         if project_vm_name(name) in self._existing:
             raise ValidationError(
                 "project", f"a VM named {project_vm_name(name)} already exists", hint="pick another name, or tear that one down first"

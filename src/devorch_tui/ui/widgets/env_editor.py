@@ -1,8 +1,9 @@
 """The .env editor: one Input per variable with its documentation and an inline validation message.
 
 The widget only edits values in memory; loading and saving are the Templates pane's job (services do
-the file work). Rules come from ``services.templates.check_value`` (the one rule book). Secret-looking
-variables are password Inputs, so their values never show on screen.
+the file work). Rules come from ``services.templates`` (the one rule book): ``check_value`` says when a
+value is wrong (red, blocks saving), ``needed_for`` when an empty one is missing (yellow, a draft may be
+saved with it). Secret-looking variables are password Inputs, so their values never show on screen.
 """
 
 from __future__ import annotations
@@ -32,16 +33,18 @@ class EnvField(Vertical):
         self.variable = variable
         self.template = template
         self.error: ValidationError | None = None
+        self.missing: str | None = None
+        """What the empty value is needed for (None when it has a value or may stay empty)."""
 
     def compose(self) -> ComposeResult:
         variable = self.variable
         title = Text(variable.name, style="bold")
-        if variable.used:
+        if variable.used and variable.lines:
             shown = ", ".join(map(str, variable.lines[:4])) + (" …" if len(variable.lines) > 4 else "")
             title.append(f"  used at line{'s' if len(variable.lines) > 1 else ''} {shown}", style="dim")
-        elif variable.name.startswith("VM_"):
+        elif variable.name in templates.LAUNCH_VARIABLES:
             title.append("  for multipass launch", style="dim")
-        elif self.template is not None:
+        elif self.template is not None and variable.usage_known and not variable.used:
             title.append("  not used by the template", style="dim italic")
         if variable.source == ".env.example":
             title.append("  (default from .env.example)", style="dim")
@@ -71,27 +74,29 @@ class EnvField(Vertical):
         self.check()
 
     def check(self) -> ValidationError | None:
-        """Validate the current value and show the message (empty and fine values show none)."""
+        """Validate the current value and show the outcome: a wrong value in red (returned), a missing
+        one in yellow (``self.missing`` says what it is needed for), nothing for a fine one."""
         value = self.input.value
-        error = templates.check_value(self.variable.name, value, self.template)
-        # An empty value the template needs is reported as missing rather than as a format error.
-        if error is not None and not value.strip() and self.variable.used:
-            error = ValidationError(self.variable.name, "is missing: the template needs a value", hint=error.hint)
-        self.error = error
+        self.error = templates.check_value(self.variable.name, value, self.template)
+        self.missing = self.variable.needed_for if not value.strip() else None
         message = self.query_one(".env-error", Static)
-        message.display = error is not None
-        if error is None:
-            message.update("")
-            self.input.remove_class("-invalid")
-            self.remove_class("-has-error")
-        else:
-            text = Text(f"✖ {error.reason}", style="bold red")
-            if error.hint:
-                text.append(f"  {error.hint}", style="red")
-            message.update(text)
-            self.input.add_class("-invalid")
-            self.add_class("-has-error")
-        return error
+        text = Text()
+        if self.error is not None:
+            text.append(f"✖ {self.error.reason}", style="bold red")
+            if self.error.hint:
+                text.append(f"  {self.error.hint}", style="red")
+        elif self.missing is not None:
+            text.append(f"▲ missing: {self.missing}", style="bold yellow")
+            if self.variable.name == "SSH_PUBLIC_KEY":
+                text.append(" (g makes one)", style="yellow")
+        elif not value.strip() and self.variable.name in templates.LAUNCH_VARIABLES:
+            text.append("empty: multipass's default", style="dim")
+        message.update(text)
+        message.display = bool(text)
+        self.input.set_class(self.error is not None, "-invalid")
+        self.input.set_class(self.missing is not None, "-missing")
+        self.set_class(self.error is not None, "-has-error")
+        return self.error
 
 
 class EnvEditor(VerticalScroll):
@@ -142,8 +147,12 @@ class EnvEditor(VerticalScroll):
         self.saved = self.values()
 
     def errors(self) -> list[ValidationError]:
-        """Problems of the fields as they are now (each field re-checked)."""
+        """Wrong values of the fields as they are now (each field re-checked); missing ones are not errors."""
         return [error for field in self.fields() if (error := field.check()) is not None]
+
+    def missing(self) -> dict[str, str]:
+        """Empty fields that are needed, with what for (as last checked)."""
+        return {field.variable.name: field.missing for field in self.fields() if field.missing is not None}
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()

@@ -75,7 +75,10 @@ def strip_ansi(text: str) -> str:
 
 class StatusLine(Widget):
     """One line of text that repaints without a layout pass (``Static.update`` re-lays out the screen,
-    which costs tens of milliseconds in a busy dashboard; a status line changes several times a second)."""
+    which costs tens of milliseconds in a busy dashboard; a status line changes several times a second).
+
+    ``update(text, end=...)``: ``end`` always shows whole, after ``text``; ``text`` gets the room left
+    and ends in an ellipsis when it does not fit (a long ssh:// target must not hide the follow state)."""
 
     DEFAULT_CSS = """
     StatusLine {
@@ -85,16 +88,25 @@ class StatusLine(Widget):
     """
 
     text: reactive[str] = reactive("", layout=False)
+    end_text: reactive[str] = reactive("", layout=False)
 
     def __init__(self, text: str = "", *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.set_reactive(StatusLine.text, text)
 
-    def update(self, text: str) -> None:
+    def update(self, text: str, end: str = "") -> None:
         self.text = text
+        self.end_text = end
 
     def render(self) -> Text:
-        return Text(self.text, no_wrap=True, overflow="ellipsis", end="")
+        if not self.end_text:
+            return Text(self.text, no_wrap=True, overflow="ellipsis", end="")
+        separator = " · " if self.text else ""
+        room = max(0, self.size.width - cell_len(self.end_text) - len(separator))
+        head = Text(self.text, no_wrap=True, overflow="ellipsis", end="")
+        if cell_len(self.text) > room:
+            head.truncate(room, overflow="ellipsis")
+        return Text.assemble(head, separator, self.end_text, no_wrap=True, end="")
 
 
 class RunLog(Log):
@@ -162,6 +174,22 @@ class RunLog(Log):
         newline; ``count`` is their number if known). O(1) as well: the block is cut into lines only
         at flush time, and only its part the view shows."""
         self._queue(prefix, text, text.count("\n") + 1 if count is None else count)
+
+    def write_loaded(self, lines: Sequence[str]) -> None:
+        """Show lines read from disk (already formatted and filtered) at once, before anything queued.
+
+        Unlike a live flood, a log opened from disk is not capped at FLOOD_LINES: the view fills up to
+        ``max_lines`` (its oldest lines beyond that are left out, as ever)."""
+        if not lines:
+            return
+        queued, self._pending, self._pending_count = (self._pending, self._pending_count), [], 0
+        limit = self.max_lines or len(lines)
+        kept = list(lines[-limit:])
+        self.total_pushed += len(lines)
+        self._show(kept)
+        self._pending, self._pending_count = queued
+        if self._pending and self._flush_timer is None:
+            self._schedule_flush()
 
     def _queue(self, prefix: str, texts: Sequence[str] | str, count: int) -> None:
         self._pending.append((prefix, texts, count))
@@ -249,13 +277,17 @@ class RunLog(Log):
         lines, accepted = self._take_pending()
         self.total_pushed += accepted
         if lines:
-            dropped = self._append(lines)
-            if self.following:
-                self._scroll_quietly_to(None)
-            elif dropped > 0:
-                # Keep the lines the user is reading in place while old ones fall off the top.
-                self._scroll_quietly_to(max(0, round(self.scroll_y) - dropped))
+            self._show(lines)
         return accepted
+
+    def _show(self, lines: list[str]) -> None:
+        """Append lines and scroll: to the end while following, else so the lines the user is
+        reading stay in place while old ones fall off the top."""
+        dropped = self._append(lines)
+        if self.following:
+            self._scroll_quietly_to(None)
+        elif dropped > 0:
+            self._scroll_quietly_to(max(0, round(self.scroll_y) - dropped))
 
     def _append(self, lines: list[str]) -> int:
         """Add lines (each a single line) in one go; returns how many old lines fell off the top.
@@ -458,9 +490,10 @@ class LogSlice:
         return self.matched - len(self.lines)
 
 
-def read_log_slice(path: Path, *, upto: int | None, needle: str | None, max_lines: int) -> LogSlice:
-    """Read ``path`` up to byte ``upto`` (what was on disk when the view switched; later lines come
-    live), keeping the last ``max_lines`` lines that contain ``needle`` (case-insensitive)."""
+def read_log_slice(path: Path, *, upto: int | None, needle: str | None, max_lines: int, start: int = 0) -> LogSlice:
+    """Read ``path`` from byte ``start`` up to byte ``upto`` (what was on disk when the view switched;
+    later lines come live), keeping the last ``max_lines`` lines that contain ``needle``
+    (case-insensitive). ``read_bytes`` counts from ``start``; a partial last line is left for later."""
     formatter = LineFormatter()
     kept: deque[str] = deque(maxlen=max_lines)
     matched = 0
@@ -471,8 +504,10 @@ def read_log_slice(path: Path, *, upto: int | None, needle: str | None, max_line
     except FileNotFoundError:
         return LogSlice([], 0, 0)
     with handle:
+        if start:
+            handle.seek(start)
         for raw in handle:
-            if upto is not None and read + len(raw) > upto:
+            if upto is not None and start + read + len(raw) > upto:
                 break
             if not raw.endswith(b"\n") and upto is not None:
                 break  # a partial last line (still being written) comes live instead
@@ -493,7 +528,9 @@ def save_log_view(source: Path, dest: Path, *, needle: str | None) -> int:
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     count = 0
     try:
-        with open(tmp, "w", encoding="utf-8") as out:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # a log is as private as the run's own (0600)
+        os.fchmod(fd, 0o600)  # (a leftover temporary file keeps its mode through O_CREAT)
+        with open(fd, "w", encoding="utf-8") as out:
             try:
                 handle = open(source, "rb")
             except FileNotFoundError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
@@ -11,10 +11,13 @@ from rich.text import Text
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from devorch_tui.ui.widgets.vm_table import BUSY_MARK, BUSY_STYLE, STATE_STYLES, human_bytes, used_of_total
+from devorch_tui.ui.widgets.vm_table import BUSY_MARK, BUSY_STYLE, STATE_STYLES, given, human_bytes, used_of_total
 
 if TYPE_CHECKING:
-    from devorch_tui.services.multipass_models import Instance, InstanceInfo, SnapshotSummary
+    from devorch_tui.services.multipass_models import Instance, InstanceInfo, InstanceResources, SnapshotSummary
+
+DEFAULT_KEYS = {"snapshot": "S", "stop": "x", "recover": "U"}
+"""The pane's keys the panel mentions (the pane passes the ones the user's keymap gives)."""
 
 
 def _grid() -> Table:
@@ -35,6 +38,7 @@ def render_info(
     *,
     busy: str | None = None,
     name: str | None = None,
+    resources: InstanceResources | None = None,
 ) -> RenderableType:
     """The left column: what multipass says about the VM. Every value is a Text (never markup)."""
     if instance is None and name is None:
@@ -54,12 +58,13 @@ def render_info(
         if info.image_release:
             image = f"{info.image_release} ({info.image_hash[:12]})" if info.image_hash else info.image_release
             grid.add_row("Image", Text(image))
-        grid.add_row("CPUs", Text("-" if info.cpu_count is None else str(info.cpu_count)))
+        cpus, memory_total, disk_total = given(info, resources, running=info.is_running)
+        grid.add_row("CPUs", Text("-" if cpus is None else str(cpus)))
         grid.add_row("Load", Text(" ".join(f"{value:.2f}" for value in info.load) if info.load else "-"))
-        grid.add_row("Memory", Text(used_of_total(info.memory_used, info.memory_total)))
-        disk = used_of_total(info.disk_used, info.disk_total)
-        if info.disk_total and info.disk_used is not None:
-            disk += f" ({human_bytes(info.disk_total - info.disk_used)} free)"
+        grid.add_row("Memory", Text(used_of_total(info.memory_used, memory_total)))
+        disk = used_of_total(info.disk_used, disk_total)
+        if disk_total and info.disk_used is not None:
+            disk += f" ({human_bytes(disk_total - info.disk_used)} free)"
         grid.add_row("Disk", Text(disk))
         for target, mount in info.mounts.items():
             grid.add_row("Mount", Text(f"{mount.source_path} -> {target}"))
@@ -68,14 +73,27 @@ def render_info(
     return Group(Text(title, style="bold underline"), grid)
 
 
-def render_snapshots(name: str | None, snapshots: Sequence[SnapshotSummary] | None) -> RenderableType:
+def render_snapshots(
+    name: str | None,
+    snapshots: Sequence[SnapshotSummary] | None,
+    *,
+    state: str = "",
+    keys: Mapping[str, str] = DEFAULT_KEYS,
+) -> RenderableType:
     """The right column: the VM's snapshots (name, parent, comment on one line)."""
     if name is None:
         return Text("")
     if snapshots is None:
         return Text("Snapshots: loading…", style="italic")
     if not snapshots:
-        return Group(Text("Snapshots", style="bold underline"), Text("None yet. Stop the VM and press S to take one.", style="italic"))
+        keys = {**DEFAULT_KEYS, **keys}
+        if state == "Deleted":
+            how = f"None. A deleted VM takes none: recover it ({keys['recover']}) first."
+        elif state == "Stopped":
+            how = f"None yet. Press {keys['snapshot']} to take one."
+        else:
+            how = f"None yet. Stop the VM ({keys['stop']}), then press {keys['snapshot']} to take one."
+        return Group(Text("Snapshots", style="bold underline"), Text(how, style="italic"))
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold", expand=True)
     table.add_column("Name", no_wrap=True)
     table.add_column("Parent", no_wrap=True)
@@ -114,6 +132,9 @@ class VMDetail(Horizontal):
         *,
         busy: str | None = None,
         name: str | None = None,
+        resources: InstanceResources | None = None,
+        keys: Mapping[str, str] = DEFAULT_KEYS,
     ) -> None:
-        self.query_one("#vm-detail-info", Static).update(render_info(instance, info, busy=busy, name=name))
-        self.query_one("#vm-detail-snapshots", Static).update(render_snapshots(name, snapshots))
+        self.query_one("#vm-detail-info", Static).update(render_info(instance, info, busy=busy, name=name, resources=resources))
+        state = instance.state if instance is not None else ""
+        self.query_one("#vm-detail-snapshots", Static).update(render_snapshots(name, snapshots, state=state, keys=keys))

@@ -9,6 +9,7 @@ multipass are never parsed as markup.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -18,7 +19,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, CellKey, ColumnKey, RowDoesNotExist, RowKey
 
 if TYPE_CHECKING:
-    from devorch_tui.services.multipass_models import Instance, InstanceInfo
+    from devorch_tui.services.multipass_models import Instance, InstanceInfo, InstanceResources
 
 BUSY_MARK = "⟳"
 MISSING = "-"
@@ -209,6 +210,8 @@ class VMTable(DataTable[Text]):
         """Every VM from the last poll, whether the filter shows it or not."""
         self._shown_rows: dict[str, VMRow] = {}
         """The VMRow each on-screen row was last rendered from, by key (the diff compares against it)."""
+        self._widths: dict[str, Counter[int]] = {column: Counter() for column in _AUTO_WIDTH}
+        """Cells shown per width, for each auto-width column: its widest cell without measuring all."""
         self.sort_column: str = "name"
         self.filter_text: str = ""
 
@@ -285,6 +288,8 @@ class VMTable(DataTable[Text]):
             if previous is None:
                 cells = row.cells()
                 self.add_row(*(cells[key] for key in COLUMN_KEYS), key=name)
+                for column, widths in self._widths.items():
+                    widths[cells[column].cell_len] += 1
                 stats.added.append(name)
                 continue
             for column in row.changed_columns(previous):
@@ -313,10 +318,12 @@ class VMTable(DataTable[Text]):
             row_key, column_key = RowKey(name), ColumnKey(column)
             if row_key not in self._row_locations or column_key not in self._column_locations:
                 raise CellDoesNotExist(f"No cell exists for row_key={row_key!r}, column_key={column_key!r}.")
-            self._data[row_key][column_key] = value
             if column in _AUTO_WIDTH:
+                self._count_width(column, self._data[row_key][column_key], -1)
+                self._count_width(column, value, +1)
                 self._updated_cells.add(CellKey(row_key, column_key))
                 self._require_update_dimensions = True
+            self._data[row_key][column_key] = value
         self._update_count += 1
         self.refresh()
 
@@ -331,8 +338,11 @@ class VMTable(DataTable[Text]):
         for row_key in doomed:
             for column_key in self._data.get(row_key, {}):
                 self._updated_cells.discard(CellKey(row_key, column_key))
+            for column in _AUTO_WIDTH:
+                self._count_width(column, self._data[row_key][ColumnKey(column)], -1)
             del self.rows[row_key]
             del self._data[row_key]
+        self._fit_auto_columns()
         self._require_update_dimensions = True
         self._update_count += 1
         self.check_idle()
@@ -340,6 +350,25 @@ class VMTable(DataTable[Text]):
         if self.hover_coordinate.row >= self.row_count:  # only clamp: repainting it costs O(rows)
             self.hover_coordinate = self.hover_coordinate._replace(row=max(0, self.row_count - 1))
         self.refresh(layout=True)
+
+    def _count_width(self, column: str, cell: Text, change: int) -> None:
+        widths = self._widths[column]
+        widths[cell.cell_len] += change
+        if widths[cell.cell_len] <= 0:
+            del widths[cell.cell_len]
+
+    def _fit_auto_columns(self) -> None:
+        """DataTable only ever widens an auto-width column (to its widest cell so far): once the
+        widest cells are gone, make it as wide as its label or widest remaining cell again."""
+        narrowed = False
+        for column, widths in self._widths.items():
+            key = ColumnKey(column)
+            fit = max(self.columns[key].label.cell_len, max(widths, default=0))
+            if self.columns[key].content_width > fit:
+                self.columns[key].content_width = fit
+                narrowed = True
+        if narrowed:
+            self._clear_caches()  # rendered rows have the old width
 
     def _resort(self) -> None:
         """Order the rows by the sort column (what DataTable.sort does, without its per-row cell lookups)."""
@@ -362,22 +391,41 @@ class VMTable(DataTable[Text]):
             self.move_cursor(row=index, scroll=False)
 
 
-def vm_row(instance: Instance, info: InstanceInfo | None = None, busy: str | None = None) -> VMRow:
-    """The row for one instance of `multipass list`, with resources and addresses from its last `info`."""
+def given(
+    info: InstanceInfo | None, resources: InstanceResources | None, *, running: bool
+) -> tuple[int | None, int | None, int | None]:
+    """CPUs, memory total and disk total of a VM: what `info` measured while it runs, else what it is
+    given (``resources``, `multipass get`): `info` has no runtime data for a stopped VM."""
+    measured = (info.cpu_count, info.memory_total, info.disk_total) if info is not None else (None, None, None)
+    if running or resources is None:
+        return measured
+    fallback = (resources.cpus, resources.memory, resources.disk)
+    return tuple(value if value is not None else other for value, other in zip(measured, fallback))  # type: ignore[return-value]
+
+
+def vm_row(
+    instance: Instance,
+    info: InstanceInfo | None = None,
+    busy: str | None = None,
+    resources: InstanceResources | None = None,
+) -> VMRow:
+    """The row for one instance of `multipass list`, with resources and addresses from its last
+    `info`, and what a stopped VM is given (``resources``, `multipass get`) where `info` has none."""
     use_info = info is not None
     ipv4 = instance.ipv4
     if not ipv4 and info is not None and instance.is_running:
         ipv4 = info.ipv4  # the poll runs `list --no-ipv4` (no SSH per VM); addresses come from `info`
+    cpus, memory_total, disk_total = given(info, resources, running=instance.is_running)
     return VMRow(
         name=instance.name,
         state=instance.state,
         ipv4=tuple(address for address in ipv4 if address != "N/A"),
         release=instance.release,
-        cpus=info.cpu_count if use_info else None,
+        cpus=cpus,
         memory_used=info.memory_used if use_info else None,
-        memory_total=info.memory_total if use_info else None,
+        memory_total=memory_total,
         disk_used=info.disk_used if use_info else None,
-        disk_total=info.disk_total if use_info else None,
+        disk_total=disk_total,
         load=tuple(info.load) if use_info and instance.is_running else (),
         snapshot_count=info.snapshot_count if use_info else None,
         busy=busy,
