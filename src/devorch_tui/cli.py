@@ -162,9 +162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `devorch-tui vm list | head`
-        sys.stderr.close()
-        return 0
+    except BrokenPipeError:  # `devorch-tui vm list | head`: the reader left before the end
+        import os
+
+        # Nothing more can be written (and Python's final flush must not complain about it either).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        # What a program killed by SIGPIPE reports (128 + 13): the command's own result is unknown,
+        # so never 0 (`check --json | head` must not pass when the check failed).
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -410,6 +410,15 @@ async def test_teardown_refuses_the_golden_vm_and_unknown_names(lab: Lab) -> Non
         await teardown_project(BASE_VM, lab.settings, lab.client)
     with pytest.raises(ProvisionError, match="there is no project VM dev-nope"):
         await teardown_project("nope", lab.settings, lab.client)
+    # A project name never falls back to a plain VM of that name: `teardown primary` must not purge `primary`.
+    lab.fake.add("primary", "Running")
+    with pytest.raises(ProvisionError, match="there is no project VM dev-primary") as refused:
+        await teardown_project("primary", lab.settings, lab.client)
+    assert "primary is not a project VM" in refused.value.hint and "vm delete --purge primary" in refused.value.hint
+    assert "primary" in lab.fake.state()["instances"]
+    # The dashboard's `T` names the selected VM itself (and asked for it by name): that one goes.
+    removed = await teardown_project("primary", lab.settings, lab.client, exact=True)
+    assert removed.vm_name == "primary" and "primary" not in lab.fake.state()["instances"]
 
 
 def test_settings_point_at_the_shared_port(lab: Lab) -> None:

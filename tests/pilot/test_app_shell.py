@@ -200,3 +200,42 @@ async def test_a_crash_prints_its_traceback_without_local_variables(settings: Se
     assert "RuntimeError: boom (18)" in shown and "action_crash" in shown
     assert "tok-SuperSecret123" not in shown
     assert app.return_code == 1
+
+
+async def test_the_footer_restyled_in_place_shows_what_a_rebuilt_footer_shows(settings: Settings) -> None:
+    """KeysFooter skips Footer's rebuild when only the keys' state changes: after every change it must
+    show exactly the keys, labels and dimmed states that Textual's own rebuild gives."""
+    from devorch_tui.ui.panes.logs import LogsPane
+    from devorch_tui.ui.widgets.footer import KeysFooter
+
+    def shown(footer: KeysFooter) -> list[tuple[str, str, bool, str | None]]:
+        return [(key.key, key.description, key.has_class("-disabled"), key.tooltip) for key in footer.query("FooterKey")]
+
+    async def same_as_rebuilt(footer: KeysFooter) -> list[tuple[str, str, bool, str | None]]:
+        await pilot.pause(0.1)
+        in_place, keys_before = shown(footer), set(map(id, footer.children))
+        footer.call_later(footer.recompose)  # Footer's own rebuild, in the footer's context
+        await wait_until(pilot, lambda: not keys_before & set(map(id, footer.children)), "the rebuilt footer")
+        assert shown(footer) == in_place
+        return in_place
+
+    app = DevorchApp(settings, host_probe=Probe(FACTS))
+    async with app.run_test(size=(160, 40)) as pilot:
+        footer = app.query_one(KeysFooter)
+        assert [key for key, *_ in await same_as_rebuilt(footer)][:3] == ["r", "i", "k"]
+        await pilot.press("4")
+        logs = await app.load_pane("logs")
+        assert isinstance(logs, LogsPane)
+        idle = await same_as_rebuilt(footer)
+        assert ("c", "Cancel run", True, idle[[key for key, *_ in idle].index("c")][3]) in idle  # dimmed: no run
+        run = app.run_store.open_run("tasks", "demo", ["vm1"], steps=["s"])
+        logs.register_canceller(run.id, lambda: None)
+        await wait_until(pilot, lambda: logs.run_id == run.id, "the run shown")
+        running = await same_as_rebuilt(footer)
+        assert [disabled for key, _, disabled, _ in running if key == "c"] == [False]  # live while it runs
+        run.finish()
+        await wait_until(pilot, lambda: logs.record is not None and logs.record.status != "running", "the run ends")
+        await same_as_rebuilt(footer)
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        assert "Copy" in [description for _, description, _, _ in await same_as_rebuilt(footer)]

@@ -22,7 +22,7 @@ from devorch_tui.ui.screens.new_run import NewRunScreen
 from devorch_tui.ui.screens.run_picker import RunPickerScreen
 from devorch_tui.ui.screens.save_log import SaveLogScreen
 from devorch_tui.ui.widgets.run_log import RunLog
-from tests.pilot.waiting import wait_until
+from tests.pilot.waiting import click_again, wait_until
 
 SIZE = (140, 40)
 
@@ -329,7 +329,7 @@ async def test_new_run_form_checks_the_task_file(settings: Settings, workspace: 
         info = str(screen.query_one("#new-run-task-info").render())
         assert "tasks[0].timeout" in info
         screen.query_one("#new-run-targets", Input).value = ""
-        await pilot.click("#run")
+        await click_again(pilot, "#run")
         await pilot.pause()
         assert "at least one target" in str(screen.query_one("#new-run-targets-error").render())
         await pilot.press("escape")

@@ -25,7 +25,7 @@ from devorch_tui.ui.screens.snapshot_form import SnapshotForm
 from devorch_tui.ui.vm_poller import Backoff, Poll
 from devorch_tui.ui.widgets.vm_table import VMRow, VMTable, human_bytes
 from tests.fakes.multipass_fixture import FakeMultipass
-from tests.pilot.waiting import wait_until
+from tests.pilot.waiting import click_again, wait_until
 
 SIZE = (160, 45)
 DAEMON_DOWN = "list failed: cannot connect to the multipass socket"
@@ -593,7 +593,7 @@ async def test_launch_form_validates_then_launches_with_the_rendered_cloud_init(
         assert "not a valid name" in str(form.query_one("#launch-name-error").render())
         form.query_one("#launch-memory", Input).value = "2G"
         form.query_one("#launch-name", Input).value = "proj-1"
-        await pilot.click("#launch")
+        await click_again(pilot, "#launch")
         await wait_until(pilot, lambda: table_of(app).row_count == 1, "the launching row")
         assert cell(app, "proj-1", "state") == "⟳ launching"
         await settle(pilot, fake_multipass, "proj-1", "Running")
@@ -756,6 +756,17 @@ async def test_every_destructive_modal_has_cancel_focused(fleet: FakeMultipass) 
             assert not isinstance(app.screen, ConfirmScreen)
 
         await asks_with_cancel_focused("dev-1", "d")  # delete
+        # The arrows move between the buttons: right then left is back on Cancel, and Enter cancels.
+        await select(pilot, "dev-1")
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("right")
+        assert app.screen.focused is not None and app.screen.focused.id == "confirm"
+        await pilot.press("left")
+        assert app.screen.focused is not None and app.screen.focused.id == "cancel"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
         await asks_with_cancel_focused("dev-1", "X")  # force stop
         await asks_with_cancel_focused("dev-1", "T")  # tear down
         await asks_with_cancel_focused("web", "P")  # purge
@@ -941,3 +952,134 @@ async def test_batched_diff_matches_the_public_datatable_api() -> None:
         assert diffed.row_count == public.row_count == len(fleet_at(5))
         assert snapshot(diffed) == snapshot(public)
         assert diffed.virtual_size == public.virtual_size
+
+
+async def test_vm_table_paints_what_datatable_paints() -> None:
+    """VMTable renders its lines itself (cached across updates); every line must be the segments
+    DataTable makes for the same cells: cursor, hover, focus, zebra stripes, scrolling, after diffs."""
+    from textual.app import App, ComposeResult
+    from textual.coordinate import Coordinate
+    from textual.geometry import Region
+    from textual.widgets import DataTable, Input
+
+    from devorch_tui.ui.widgets.vm_table import COLUMNS
+
+    def fleet_at(generation: int) -> list[VMRow]:
+        rows = []
+        for number in range(40):
+            if (number + generation) % 5 == 0:
+                continue
+            state = ("Running", "Stopped", "Suspended")[(number + generation) % 3]
+            busy = "stopping" if number == 7 and generation % 2 else None
+            name = f"vm-{number:02d}" + ("-long-name" if number == 33 and generation < 2 else "")
+            rows.append(VMRow(name, state, ipv4=("10.0.0.%d" % number,) if state == "Running" else (), busy=busy, release="[b]24.04[/b]"))
+        return rows
+
+    class Reference(DataTable[Any]):
+        DEFAULT_CSS = "Reference { height: 14; }"
+
+    class Both(App[None]):
+        CSS = "VMTable { height: 14; }"
+
+        def compose(self) -> ComposeResult:
+            yield VMTable(id="diffed")
+            yield Reference(id="public", cursor_type="row", zebra_stripes=True)
+            yield Input(id="elsewhere")
+
+    app = Both()
+    async with app.run_test(size=(140, 40)) as pilot:
+        diffed = app.query_one("#diffed", VMTable)
+        public = app.query_one("#public", Reference)
+        for column in COLUMNS:
+            public.add_column(column.label, key=column.key, width=column.width)
+
+        def mirror() -> None:
+            """The reference shows the same cell objects, rows in the same order, same cursor/scroll."""
+            public.clear()
+            for column in public.columns.values():
+                column.content_width = diffed.columns[column.key].content_width
+            for row in diffed.ordered_rows:
+                public.add_row(*diffed.get_row(row.key), key=row.key.value)
+
+        def lines(table: DataTable[Any]) -> list[list[Any]]:
+            table.refresh()
+            return [list(strip) for strip in table.render_lines(Region(0, 0, table.size.width, table.size.height))]
+
+        async def same(what: str, *, focused: bool = False) -> None:
+            await wait_until(pilot, lambda: public.virtual_size == diffed.virtual_size, f"the tables' sizes ({what})")
+            got: dict[str, list[list[Any]]] = {}
+            for table in (diffed, public):
+                target = table if focused else app.query_one("#elsewhere")
+                target.focus()
+                await wait_until(pilot, lambda: app.focused is target, f"focus ({what})")
+                await pilot.pause()  # the focus styles apply
+                got[str(table.id)] = lines(table)
+            assert got["diffed"] == got["public"], what
+
+        for generation in range(4):
+            diffed.apply(fleet_at(generation))
+            await pilot.pause()
+            mirror()
+            for table in (diffed, public):
+                table.move_cursor(row=3 + generation, scroll=False)
+            await pilot.pause()
+            await same(f"generation {generation}")
+            await same(f"generation {generation}, focused", focused=True)
+        for table in (diffed, public):
+            table.scroll_to(y=12, animate=False)
+            table.move_cursor(row=15, scroll=False)
+            table._show_hover_cursor = True
+            table.hover_coordinate = Coordinate(17, 2)
+        await pilot.pause()
+        await same("scrolled, hovered", focused=True)
+        diffed.apply(fleet_at(4))  # a diff while scrolled: cached lines must not survive it
+        await pilot.pause()
+        mirror()
+        for table in (diffed, public):
+            table.scroll_to(y=12, animate=False)
+            table.move_cursor(row=15, scroll=False)
+            table.hover_coordinate = Coordinate(16, 0)  # clear() put the reference's at (0, 0)
+        await pilot.pause()
+        await same("after a diff, scrolled", focused=True)
+
+
+async def test_vm_table_repaints_every_line_a_diff_changes() -> None:
+    """A diff repaints only the lines it changed: what stays on screen from before must be what a
+    full repaint draws (rows coming and going above and below, cells changing, cursor moving)."""
+    from textual.app import App, ComposeResult
+    from textual.geometry import Region
+
+    def fleet_at(generation: int) -> list[VMRow]:
+        rows = []
+        for number in range(80):
+            if (number < 3 and generation % 2) or (number >= 77 and generation % 3 == 0):
+                continue  # rows come and go above the visible ones and below them
+            state = ("Running", "Stopped")[(number * (generation + 1)) % 7 == 0]
+            rows.append(VMRow(f"vm-{number:02d}", state, cpus=2 if number % 5 else None))
+        if generation == 4:
+            rows.append(VMRow("vm-20a", "Running"))  # one more row in the middle of the screen
+        return rows
+
+    class One(App[None]):
+        CSS = "VMTable { height: 20; }"
+
+        def compose(self) -> ComposeResult:
+            yield VMTable()
+
+    app = One()
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = app.query_one(VMTable)
+        table.apply(fleet_at(0))
+        await pilot.pause()
+        table.scroll_to(y=15, animate=False)
+        table.move_cursor(row=22, scroll=False)
+        await wait_until(pilot, lambda: table.scroll_y == 15, "the scroll")
+        region = Region(0, 0, table.size.width, table.size.height)
+        for generation in range(1, 7):
+            stats = table.apply(fleet_at(generation))
+            assert stats.changed
+            await pilot.pause()
+            on_screen = [list(strip) for strip in table.render_lines(region)]  # what stayed, what was repainted
+            table.refresh()
+            assert on_screen == [list(strip) for strip in table.render_lines(region)], f"generation {generation}"
+        assert table.selected_name == "vm-22" or table.selected_name in table.rows_by_name

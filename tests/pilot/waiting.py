@@ -16,3 +16,11 @@ async def wait_until(pilot: Pilot, condition: Callable[[], bool], what: str, tim
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.02)
+
+
+async def click_again(pilot: Pilot, selector: str) -> None:
+    """Click a button that was just clicked: a Button ignores clicks during its 0.2 s press effect
+    (no person clicks that fast), so wait for the effect to end first."""
+    button = pilot.app.screen.query_one(selector)
+    await wait_until(pilot, lambda: not button.has_class("-active"), f"the press effect of {selector}")
+    await pilot.click(selector)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,18 @@ def test_a_usage_error_is_error_and_fix_with_exit_code_1(capsys: pytest.CaptureF
     assert "  fix: see `devorch-tui vm launch --help`" in err
     assert main(["templates"]) == 1  # a group without its command: its help, on stderr
     assert capsys.readouterr().err.startswith("usage: devorch-tui templates")
+
+
+def test_a_reader_that_leaves_early_is_no_traceback_and_no_success(tmp_path: Path) -> None:
+    """`devorch-tui ... | head`: the pipe closes before the output ends. No traceback, and the exit
+    code is SIGPIPE's 141, never 0 (the command's own result is unknown)."""
+    reader_gone = subprocess.Popen(
+        [sys.executable, "-m", "devorch_tui", "tasks", "schema"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+        env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")},
+    )
+    assert reader_gone.stdout is not None and reader_gone.stderr is not None
+    reader_gone.stdout.close()  # the reader leaves before the schema is written (Python takes ~0.3 s to start)
+    stderr = reader_gone.stderr.read().decode()
+    assert reader_gone.wait(timeout=60) == 141
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr

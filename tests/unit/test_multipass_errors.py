@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from devorch_tui.errors import DevorchError
-from devorch_tui.services.multipass import clean_output
-from devorch_tui.services.multipass_errors import MultipassError, MultipassErrorKind as K, classify, clean_detail
+from devorch_tui.services.multipass_errors import MultipassError, MultipassErrorKind as K, classify, clean_detail, clean_output
 
 # (command, exit code, stderr exactly as multipass prints it, expected kind) -- section 4.3 and 3.
 REFERENCE_ERRORS = [
@@ -180,3 +179,11 @@ def test_spinner_is_stripped_like_a_terminal_would() -> None:
     assert clean_output(raw) == ""
     assert clean_output("Snapshot taken: a.b\r\n") == "Snapshot taken: a.b"
     assert clean_output("\x1b[1mbold\x1b[0m text\n\n") == "bold text"
+
+
+def test_an_error_read_from_stdout_carries_no_spinner_escapes() -> None:
+    """With nothing on stderr the message comes from stdout, which has the spinner: it is cleaned."""
+    raw = "Starting dev-1 |\b/\b-\b\x1b[2K\x1b[0A\x1b[0Estart failed: timed out waiting for response\n"
+    error = MultipassError.from_result("start", 2, "", raw)
+    assert "\x1b" not in error.message and "\b" not in error.message
+    assert error.message == "multipass start failed: timed out waiting for response"

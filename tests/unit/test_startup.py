@@ -86,3 +86,15 @@ def test_first_frame_is_the_host_pane_without_the_other_areas(isolated_dirs: dic
     assert loaded == []
     assert "devorch_tui.ui.panes.host" in seen["modules"]
     assert seen["panes"] == ["host"]
+
+
+def test_loading_the_ssh_executor_prints_nothing() -> None:
+    """Importing asyncssh through devorch-tui leaves stderr empty (cryptography warns about DSA on
+    asyncssh's import: noise in every headless `devorch-tui run`)."""
+    env = {**os.environ, "PYTHONWARNINGS": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", "import devorch_tui.services.agent, asyncssh, asyncssh.crypto; print('loaded')"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "loaded"
+    assert done.stderr == ""

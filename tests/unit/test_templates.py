@@ -310,6 +310,9 @@ def test_syntax_error_names_file_and_line(ws: Workspace) -> None:
         templates.render(ws)
     assert "templates/cloud-init.j2:3" in info.value.message
     assert info.value.line == 3
+    with pytest.raises(TemplateError) as shown:  # `templates show` names it the same way
+        templates.variables(ws)
+    assert "templates/cloud-init.j2:3" in shown.value.message
 
 
 def test_unknown_filter_and_bad_yaml_and_missing_header_are_messages(ws: Workspace) -> None:
@@ -431,6 +434,17 @@ def test_workspace_template_without_a_template_says_how_to_get_one(ws: Workspace
     with pytest.raises(TemplateError) as info:
         templates.workspace_template(ws)
     assert "templates copy" in info.value.hint
+
+
+def test_a_missing_workspace_is_named_and_nothing_is_created_there(tmp_path: Path) -> None:
+    """A mistyped -w: render, show and copy say the workspace does not exist, and copy creates nothing."""
+    missing = Workspace(tmp_path / "typo")
+    for attempt in (lambda: templates.render(missing), lambda: templates.variables(missing), lambda: templates.copy_template("python", missing)):
+        with pytest.raises(TemplateError) as info:
+            attempt()
+        assert f"the workspace {missing.root} does not exist" in info.value.message
+        assert f"devorch-tui init {missing.root}" in info.value.hint
+    assert not missing.root.exists()
 
 
 def test_broken_manifest_is_a_message(ws: Workspace) -> None:

@@ -36,6 +36,7 @@ import logging
 import os
 import shlex
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
@@ -388,24 +389,9 @@ class SshSession:
         import asyncssh
 
         target, options = self.target, self.options
-        problem = key_path_problem(options.key_path)
-        if problem:
-            raise SshConnectError(problem, hint="create the dedicated key with `devorch-tui keygen`, or set ssh_key in settings")
-        try:
-            client_key = asyncssh.read_private_key(options.key_path)
-        except asyncssh.KeyImportError as exc:
-            raise SshConnectError(
-                f"cannot use the SSH key {options.key_path}: {exc}",
-                hint="use an unencrypted ed25519 key (`devorch-tui keygen` makes one) or set ssh_key in settings",
-            ) from None
-        except OSError as exc:
-            raise SshConnectError(f"cannot read the SSH key {options.key_path}: {exc.strerror}", hint="check its permissions") from None
-
-        pinned = options.known_hosts.lookup(target.host, target.port)
-        trusted = []
-        for entry in pinned:
-            with suppress(asyncssh.KeyImportError):
-                trusted.append(asyncssh.import_public_key(entry.openssh))
+        # The key and the pinned host keys are files: read (and parsed) in a thread, not on the event
+        # loop, which is drawing the run that starts at this very moment.
+        client_key, pinned, trusted = await asyncio.to_thread(_read_credentials, options, target)
         seen: dict[str, Any] = {}
         agent_options: dict[str, Any] = {"agent_path": None}
         if options.forward_agent:
@@ -478,9 +464,12 @@ class SshSession:
         self.fingerprint = key.get_fingerprint() if key is not None else None
         self.pinned_now = None
         if not trusted and key is not None:
-            options.known_hosts.pin(
-                target.host, target.port, key.export_public_key("openssh").decode().strip(), label=target.vm or ""
-            )
+            openssh = key.export_public_key("openssh").decode().strip()
+            try:
+                await asyncio.to_thread(_pin, options.known_hosts, target, openssh)  # writes and fsyncs a file
+            except BaseException:  # cancelled meanwhile, or the file cannot be written: no half-made session
+                await self._drop()
+                raise
             self.pinned_now = self.fingerprint
 
     def _host_key_changed(self, pinned: list[Any], offered: Any) -> HostKeyChanged:
@@ -683,6 +672,40 @@ class SshSession:
 
 def _discard(stream: str, text: str) -> None:
     pass
+
+
+def _read_credentials(options: SshOptions, target: Target) -> tuple[Any, list[Any], list[Any]]:
+    """The client key, the pinned host keys of ``target`` and those of them asyncssh can use (run in
+    a thread: file reads). Raises SshConnectError when the key is missing or unusable."""
+    import asyncssh
+
+    problem = key_path_problem(options.key_path)
+    if problem:
+        raise SshConnectError(problem, hint="create the dedicated key with `devorch-tui keygen`, or set ssh_key in settings")
+    try:
+        client_key = asyncssh.read_private_key(options.key_path)
+    except asyncssh.KeyImportError as exc:
+        raise SshConnectError(
+            f"cannot use the SSH key {options.key_path}: {exc}",
+            hint="use an unencrypted ed25519 key (`devorch-tui keygen` makes one) or set ssh_key in settings",
+        ) from None
+    except OSError as exc:
+        raise SshConnectError(f"cannot read the SSH key {options.key_path}: {exc.strerror}", hint="check its permissions") from None
+    pinned = options.known_hosts.lookup(target.host, target.port)
+    trusted = []
+    for entry in pinned:
+        with suppress(asyncssh.KeyImportError):
+            trusted.append(asyncssh.import_public_key(entry.openssh))
+    return client_key, pinned, trusted
+
+
+_pin_lock = threading.Lock()
+"""Pins of several targets connecting at once go one at a time: each rewrites the known_hosts file."""
+
+
+def _pin(known_hosts: KnownHosts, target: Target, openssh_key: str) -> None:
+    with _pin_lock:
+        known_hosts.pin(target.host, target.port, openssh_key, label=target.vm or "")
 
 
 def _bound_reads(conn: Any) -> None:

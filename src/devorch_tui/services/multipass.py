@@ -29,6 +29,7 @@ from devorch_tui.services.multipass_errors import (
     MultipassErrorKind,
     classify,
     clean_detail,
+    clean_output,
 )
 from devorch_tui.services.multipass_models import (
     Image,
@@ -89,50 +90,8 @@ MAX_TIMEOUT = 2**31 - 1
 _SHELL_STDERR_KEPT = 8192
 _FAILED_LINE = re.compile(r"^(shell|start) failed: ", re.MULTILINE)  # shell starts a stopped VM first
 
-_CSI = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])")
-_OTHER_ESCAPE = re.compile(r"\x1b[^\[]")
 _IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+~@%-]*")  # fullmatch: a trailing newline is no image
 _SETTING_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-def clean_output(text: str) -> str:
-    """Lifecycle stdout without the spinner: replays ``\\b``, ``\\r`` and erase-line like a terminal.
-
-    multipass writes ``msg |\\b/\\b-\\b\\\\\\b\\x1b[2K\\x1b[0A\\x1b[0E`` even when stdout is a pipe; the
-    erase-line drops the spinner message, as on a real terminal. Returns the remaining lines joined
-    by newlines, without trailing blanks.
-    """
-    lines: list[str] = []
-    current: list[str] = []
-    pos = 0
-    while pos < len(text):
-        char = text[pos]
-        if char == "\x1b":
-            match = _CSI.match(text, pos)
-            if match:
-                params, final = match.groups()
-                if final == "K" and params in ("2", "1", ""):  # erase line (whole / to start / to end)
-                    current = [] if params in ("2", "1") else current
-                pos = match.end()
-                continue
-            other = _OTHER_ESCAPE.match(text, pos)
-            pos = other.end() if other else pos + 1
-            continue
-        if char == "\b":
-            if current:
-                current.pop()
-        elif char == "\r":
-            if text[pos + 1 : pos + 2] != "\n":
-                current = []
-        elif char == "\n":
-            lines.append("".join(current).rstrip())
-            current = []
-        elif char >= " " or char == "\t":
-            current.append(char)
-        pos += 1
-    if current:
-        lines.append("".join(current).rstrip())
-    return "\n".join(line for line in lines if line.strip())
 
 
 def validate_timeout(value: float | int | str, *, field: str = "--timeout") -> int:

@@ -114,6 +114,50 @@ _RULES: tuple[tuple[MultipassErrorKind, re.Pattern[str]], ...] = tuple(
     )
 )
 
+_CSI = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])")
+_OTHER_ESCAPE = re.compile(r"\x1b[^\[]")
+
+
+def clean_output(text: str) -> str:
+    """Lifecycle stdout without the spinner: replays ``\\b``, ``\\r`` and erase-line like a terminal.
+
+    multipass writes ``msg |\\b/\\b-\\b\\\\\\b\\x1b[2K\\x1b[0A\\x1b[0E`` even when stdout is a pipe; the
+    erase-line drops the spinner message, as on a real terminal. Returns the remaining lines joined
+    by newlines, without trailing blanks.
+    """
+    lines: list[str] = []
+    current: list[str] = []
+    pos = 0
+    while pos < len(text):
+        char = text[pos]
+        if char == "\x1b":
+            match = _CSI.match(text, pos)
+            if match:
+                params, final = match.groups()
+                if final == "K" and params in ("2", "1", ""):  # erase line (whole / to start / to end)
+                    current = [] if params in ("2", "1") else current
+                pos = match.end()
+                continue
+            other = _OTHER_ESCAPE.match(text, pos)
+            pos = other.end() if other else pos + 1
+            continue
+        if char == "\b":
+            if current:
+                current.pop()
+        elif char == "\r":
+            if text[pos + 1 : pos + 2] != "\n":
+                current = []
+        elif char == "\n":
+            lines.append("".join(current).rstrip())
+            current = []
+        elif char >= " " or char == "\t":
+            current.append(char)
+        pos += 1
+    if current:
+        lines.append("".join(current).rstrip())
+    return "\n".join(line for line in lines if line.strip())
+
+
 _FAILED_PREFIX = re.compile(r"^[a-z-]+ failed: ", re.IGNORECASE)
 _FOLLOWING = "The following errors occurred:"
 
@@ -180,7 +224,8 @@ class MultipassError(DevorchError):
     def from_result(cls, command: str, exit_code: int, stderr: str, stdout: str = "") -> MultipassError:
         """Build the error for a failed ``multipass <command>`` call."""
         kind = classify(exit_code, stderr, stdout)
-        detail = clean_detail(stderr) or clean_detail(stdout) or f"exit code {exit_code}"
+        # Without the spinner's escapes (stdout carries them; a message shown must not).
+        detail = clean_detail(clean_output(stderr)) or clean_detail(clean_output(stdout)) or f"exit code {exit_code}"
         return cls(f"multipass {command} failed: {detail}", kind=kind, stderr=stderr, exit_code=exit_code, command=command)
 
 

@@ -812,29 +812,36 @@ class TeardownResult:
     forgotten_keys: int
 
 
-async def teardown_project(name: str, settings: Settings, client: MultipassClient) -> TeardownResult:
-    """Delete and purge ``dev-NAME`` and forget its host key. Its run logs are kept."""
+async def teardown_project(name: str, settings: Settings, client: MultipassClient, *, exact: bool = False) -> TeardownResult:
+    """Delete and purge ``dev-NAME`` and forget its host key. Its run logs are kept.
+
+    ``exact``: ``name`` is the VM's own name (the dashboard's selected VM, which the user confirmed
+    by name), not a project name; any VM but the golden one can be torn down that way. A project
+    name never falls back to a VM of that name: `teardown web` must not purge a VM called `web`."""
     from devorch_tui.services import golden
     from devorch_tui.services.validation import validate_vm_name
 
     instances = {instance.name: instance for instance in await client.list()}
-    vm = project_vm_name(name)
-    if vm not in instances and name in instances:
-        vm = name
-    validate_vm_name(vm, field="project VM name")
+    vm = name if exact else project_vm_name(name)
+    validate_vm_name(vm, field="VM name" if exact else "project VM name")
     try:
         golden_vm = golden.vm_name_from_env(settings)
     except DevorchError:
         golden_vm = None
-    if vm == golden_vm:
+    if golden_vm is not None and golden_vm in (vm, name):
         raise ProvisionError(
-            f"{vm} is the golden base VM, not a project VM",
+            f"{golden_vm} is the golden base VM, not a project VM",
             hint="rebuild it with `devorch-tui base-image create --rebuild`, or delete it from the VMs pane",
         )
     instance = instances.get(vm)
     if instance is None:
         known = ", ".join(n for n in instances if n.startswith(PROJECT_PREFIX)) or "none"
-        raise ProvisionError(f"there is no project VM {vm} (project VMs: {known})", hint="check the name with `devorch-tui vm list`")
+        if exact:
+            raise ProvisionError(f"there is no VM {vm}", hint="check the name with `devorch-tui vm list`")
+        hint = "check the name with `devorch-tui vm list`"
+        if name in instances:
+            hint = f"{name} is not a project VM (they are named {PROJECT_PREFIX}NAME): delete it with `devorch-tui vm delete --purge {name}`"
+        raise ProvisionError(f"there is no project VM {vm} (project VMs: {known})", hint=hint)
     await client.delete(vm, purge=True)
     forgotten = await _forget_host(settings, vm, instance.address)
     return TeardownResult(vm_name=vm, forgotten_keys=forgotten)

@@ -202,8 +202,25 @@ class ActiveTemplate:
     modified: bool  # the files differ from that example
 
 
+def require_workspace(workspace: Workspace) -> None:
+    """Raise a TemplateError when the workspace folder itself is missing (a mistyped ``-w``): the
+    message says so, instead of a missing template, and nothing is created there."""
+    if not workspace.root.is_dir():
+        raise TemplateError(
+            f"the workspace {workspace.root} does not exist" + (" (it is a file)" if workspace.root.exists() else ""),
+            hint=f"check the folder given with -w/--workspace, or create a workspace there with `devorch-tui init {workspace.root}`",
+            path=workspace.root,
+        )
+
+
+def template_display_name(workspace: Workspace) -> str:
+    """How messages name the active template file (``templates/cloud-init.j2``): the same everywhere."""
+    return f"{workspace.templates_dir.name}/{TEMPLATE_FILE}"
+
+
 def workspace_template(workspace: Workspace) -> Template:
     """The active template of ``workspace`` (templates/), for rendering and base-image verification."""
+    require_workspace(workspace)
     if not workspace.template_file.is_file():
         raise TemplateError(
             f"no template in {workspace.templates_dir}",
@@ -249,6 +266,7 @@ def copy_template(name: str, workspace: Workspace, *, force: bool = False, examp
     first saved in a timestamped folder under ``.devorch-backups/``.
     """
     template = get_template(name, examples_dir)
+    require_workspace(workspace)
     dest = workspace.templates_dir
     plan = copy_plan(name, workspace, examples_dir=examples_dir)
     changed, replaced, edited = plan.changed, plan.replaced, plan.edited
@@ -444,7 +462,7 @@ def variables(workspace: Workspace, *, strict: bool = True, fallback_used: Mappi
     usage_known = True
     try:
         template = workspace_template(workspace)
-        used = template_variables(_read_template(template.template_file), template.template_file.name)
+        used = template_variables(_read_template(template.template_file), template_display_name(workspace))
     except TemplateError:
         if strict:
             raise
@@ -633,7 +651,7 @@ def render(workspace: Workspace, *, write: bool = True) -> RenderResult:
     template = workspace_template(workspace)
     source = _read_template(template.template_file)
     values = workspace_values(workspace)
-    filename = f"{workspace.templates_dir.name}/{TEMPLATE_FILE}"
+    filename = template_display_name(workspace)
     template_variables(source, filename)  # a broken template is reported before the values
     # Every value that is set is checked; an empty one the template needs is reported by render_text.
     errors = check_values(values, template)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Header, TabbedContent, TabPane
 
 from devorch_tui import __version__
 from devorch_tui.resources import styles_dir
@@ -30,6 +30,7 @@ from devorch_tui.services.host import HostProbe, gather_facts
 from devorch_tui.ui.jobs import run_job
 from devorch_tui.ui.panes import PANE_SPECS, Pane
 from devorch_tui.ui.screens.confirm import ConfirmScreen
+from devorch_tui.ui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from textual.widget import AwaitMount
@@ -173,7 +174,7 @@ class DevorchApp(App[None]):
                 with TabPane(f"{spec.key} {spec.title}", id=f"tab-{spec.id}"):
                     if index == 0:  # the active pane; the others are mounted after the first frame
                         yield spec.load()(id=spec.id)
-        yield Footer()
+        yield KeysFooter()  # Textual's Footer, updated in place (see its module)
 
     def on_ready(self) -> None:
         """The first frame is on screen: load the settings (if they were not given) and the other panes now."""

@@ -298,7 +298,7 @@ class GoldenActions:
         settings, client = self.app.settings, self.app.multipass
 
         async def work() -> Any:
-            return await teardown_project(name, settings, client)
+            return await teardown_project(name, settings, client, exact=True)  # the VM selected, confirmed by name
 
         def done(result: Any) -> None:
             keys = "its host key forgotten" if result.forgotten_keys else "no host key was pinned for it"

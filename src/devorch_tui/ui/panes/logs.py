@@ -156,6 +156,8 @@ class LogsPane(Pane):
         self._last_task_path: Path | None = None
         self._status_text: tuple[str, str] = ("", "")
         self._select_names: list[str] = []
+        self._log_view: RunLog | None = None
+        self._task_list: RunTasks | None = None
 
     # --- layout --------------------------------------------------------------------------------
 
@@ -176,11 +178,17 @@ class LogsPane(Pane):
 
     @property
     def log_view(self) -> RunLog:
-        return self.query_one("#logs-log", RunLog)
+        view = self._log_view
+        if view is None:  # looked up once: live output asks for it hundreds of times a second
+            view = self._log_view = self.query_one("#logs-log", RunLog)
+        return view
 
     @property
     def task_list(self) -> RunTasks:
-        return self.query_one("#logs-tasks", RunTasks)
+        tasks = self._task_list
+        if tasks is None:
+            tasks = self._task_list = self.query_one("#logs-tasks", RunTasks)
+        return tasks
 
     def on_mount(self) -> None:
         self.query_one("#logs-filter", Input).display = False
@@ -478,7 +486,10 @@ class LogsPane(Pane):
         if action in ("prev_target", "next_target"):
             return self.record is not None and len(self.record.targets) > 1
         if action == "cancel_run":
-            return self.record is not None and self.record.status == "running"
+            # Dimmed, not hidden, when nothing runs: the footer keeps the same keys when a run starts
+            # or ends (a key that appears or goes rebuilds it and re-lays out the screen: 25-50 ms,
+            # exactly as the run starts; a dimmed key is restyled in place).
+            return True if self.record is not None and self.record.status == "running" else None
         if action in ("save", "filter", "follow"):
             return True if self.record is not None else None
         return True

@@ -109,6 +109,9 @@ class VMsPane(Pane):
         self._snapshots_supported = True
         self._cheap_list = True
         self._busy: dict[str, str] = {}
+        self._built_rows: dict[str, tuple[Instance, InstanceInfo | None, str | None, InstanceResources | None, VMRow]] = {}
+        """The row last made for each VM and what it was made from (``vm_row`` reads the instance's
+        name, state, addresses and release; the name is the key)."""
         self._loaded = False
         self._status = "Loading VMs…"
         self._problem: str | None = None
@@ -342,10 +345,26 @@ class VMsPane(Pane):
     # ------------------------------------------------------------------ rendering
 
     def _rows(self) -> list[VMRow]:
-        rows = [
-            vm_row(instance, self._infos.get(name), self._busy.get(name), self._resources.get(name))
-            for name, instance in self._instances.items()
-        ]
+        infos, busy, resources, previous = self._infos, self._busy, self._resources, self._built_rows
+        built: dict[str, tuple[Instance, InstanceInfo | None, str | None, InstanceResources | None, VMRow]] = {}
+        for name, instance in self._instances.items():
+            inputs = (instance, infos.get(name), busy.get(name), resources.get(name))
+            last = previous.get(name)
+            if (
+                last is not None
+                and last[1] is inputs[1]
+                and last[3] is inputs[3]
+                and last[2] == inputs[2]
+                and last[0].state == instance.state
+                and last[0].ipv4 == instance.ipv4
+                and last[0].release == instance.release
+            ):
+                row = last[4]  # made from the same values: the table skips it by identity
+            else:
+                row = vm_row(*inputs)
+            built[name] = (*inputs, row)
+        self._built_rows = built
+        rows = [entry[4] for entry in built.values()]
         # A VM being launched is not listed until multipass has created it: show it as busy.
         rows += [VMRow(name=name, state="", busy=busy) for name, busy in self._busy.items() if name not in self._instances]
         return rows
@@ -357,9 +376,11 @@ class VMsPane(Pane):
 
     def _update_status(self) -> None:
         text = self._status_text()
-        if text != self._status:  # Static.update re-lays out the screen: only when the text changes
+        if text != self._status:
             self._status = text
-            self.query_one("#vms-status", Static).update(text)
+            # One line whatever the text (#vms-status is height 1): repaint it, no layout (a layout
+            # re-arranges and repaints the whole screen).
+            self.query_one("#vms-status", Static).update(text, layout=False)
 
     def _status_text(self) -> str:
         if not self._loaded:

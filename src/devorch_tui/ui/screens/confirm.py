@@ -12,7 +12,12 @@ from textual.widgets import Button, Label, Static
 class ConfirmScreen(ModalScreen[bool]):
     """Dismisses with True only when the confirm button is pressed; Escape and Cancel give False."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="confirm.cancel"),
+        # Arrow keys move between the two buttons, as in most dialogs (Tab does too); Enter presses.
+        Binding("left", "app.focus_previous", "Previous button", id="confirm.left", show=False),
+        Binding("right", "app.focus_next", "Next button", id="confirm.right", show=False),
+    ]
 
     def __init__(self, title: str, message: str, *, confirm_label: str = "Confirm", destructive: bool = True) -> None:
         super().__init__()

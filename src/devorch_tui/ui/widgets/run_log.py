@@ -20,15 +20,18 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from math import ceil
 from pathlib import Path
 
 from rich.cells import cell_len
+from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive, var
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
@@ -48,7 +51,9 @@ FLOOD_SLOWDOWN = 2
 
 
 def skipped_marker(count: int) -> str:
-    return f"┄┄ {count:,} lines arrived faster than the view shows them: skipped here, all in the log file (/ filters it, w saves it) ┄┄"
+    # Short enough (under 100 columns up to 9,999,999 lines) to fit the view of a 160-column terminal:
+    # a longer one gave every flood a horizontal scrollbar (a layout pass, then one more bar each frame).
+    return f"┄┄ {count:,} lines arrived faster than shown: skipped, all in the log file (/ filters, w saves) ┄┄"
 
 
 _ANSI = re.compile(
@@ -324,11 +329,9 @@ class RunLog(Log):
         self._refresh_scrollbars()  # shows or hides them: a layout pass only when that changes
         width, height = self.container_size
         if self.show_vertical_scrollbar and self.styles.scrollbar_size_vertical:
-            self.vertical_scrollbar.window_virtual_size = size.height
-            self.vertical_scrollbar.window_size = height - self.scrollbar_size_horizontal
+            _set_bar(self.vertical_scrollbar, size.height, height - self.scrollbar_size_horizontal)
         if self.show_horizontal_scrollbar and self.styles.scrollbar_size_horizontal:
-            self.horizontal_scrollbar.window_virtual_size = size.width
-            self.horizontal_scrollbar.window_size = width - self.scrollbar_size_vertical
+            _set_bar(self.horizontal_scrollbar, size.width, width - self.scrollbar_size_vertical)
         self.scroll_x = self.validate_scroll_x(self.scroll_x)
         self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
@@ -353,6 +356,10 @@ class RunLog(Log):
         rich_style = self.rich_style if self._frame_style is None else self._frame_style
         if y >= len(self._lines):
             return Strip.blank(width, rich_style)
+        if not self.highlight and self.text_selection is None:
+            text = self._lines[y]
+            if text.isascii() and text.isprintable():  # one cell per character, nothing to replace
+                return _plain_strip(text, scroll_x, width, y, rich_style)
         line = self._render_line_strip(y, rich_style)
         return line.crop_extend(scroll_x, scroll_x + width, rich_style).apply_offsets(scroll_x, y)
 
@@ -393,8 +400,20 @@ class RunLog(Log):
         finally:
             self._scrolling_programmatically = False
 
+    def watch_scroll_x(self, old_value: float, new_value: float) -> None:
+        # ScrollView's, with the scrollbar repainted only when its thumb moves on screen.
+        if self.show_horizontal_scrollbar:
+            _set_bar(self.horizontal_scrollbar, position=new_value)
+        if round(old_value) != round(new_value):
+            self.refresh(self.size.region)
+
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
+        # ScrollView's, with the scrollbar repainted only when its thumb moves on screen (following
+        # a view that grows by thousands of lines a flush moves it by less than a cell: ~3 ms a frame).
+        if self.show_vertical_scrollbar:
+            _set_bar(self.vertical_scrollbar, position=new_value)
+        if round(old_value) != round(new_value):
+            self.refresh(self.size.region)
         if self._scrolling_programmatically:
             return
         if round(new_value) >= self.max_scroll_y:
@@ -420,6 +439,62 @@ class RunLog(Log):
     def unfollow(self) -> None:
         """Stop following (as if the user scrolled up) without moving."""
         self.following = False
+
+
+_SHAPE_BACK = Color.parse("#000000")
+_SHAPE_BAR = Color.parse("#ffffff")
+
+
+def _bar_shape(bar: ScrollBar) -> list[Segment]:
+    """What the scrollbar draws (glyphs and where; in fixed colours), as ``ScrollBar.render`` works it out."""
+    window_size = bar.window_size if bar.window_size < bar.window_virtual_size else 0
+    return list(
+        bar.renderer.render_bar(
+            size=bar.size.height if bar.vertical else bar.size.width,
+            virtual_size=ceil(bar.window_virtual_size),
+            window_size=ceil(window_size),
+            position=bar.position,
+            thickness=bar.thickness,
+            vertical=bar.vertical,
+            back_color=_SHAPE_BACK,
+            bar_color=_SHAPE_BAR,
+        ).segments
+    )
+
+
+def _set_bar(bar: ScrollBar, virtual_size: float | None = None, window_size: float | None = None, *, position: float | None = None) -> None:
+    """Set a scrollbar's sizes and position; repaint it only when that changes what it draws (its
+    reactives repaint it on any change, and a 2x40 bar costs as much to draw as the log's lines)."""
+    before = _bar_shape(bar)
+    if virtual_size is not None:
+        bar.set_reactive(ScrollBar.window_virtual_size, virtual_size)
+    if window_size is not None:
+        bar.set_reactive(ScrollBar.window_size, window_size)
+    if position is not None:
+        bar.set_reactive(ScrollBar.position, bar.validate_position(position))
+    if _bar_shape(bar) != before:
+        bar.refresh()
+
+
+def _plain_strip(text: str, scroll_x: int, width: int, y: int, style: Style) -> Strip:
+    """What ``Strip([Segment(text, style)]).crop_extend(scroll_x, scroll_x + width, style)
+    .apply_offsets(scroll_x, y)`` gives for printable ASCII text (the same segments and styles),
+    built at once instead of through two intermediate strips (each strip sets up seven caches)."""
+    end = scroll_x + width
+    size = len(text)
+    if size >= end:
+        parts = [text[scroll_x:end]]
+    elif scroll_x < size:
+        parts = [text[scroll_x:], " " * (end - size)]
+    else:
+        parts = [" " * width]
+    segments = []
+    x = scroll_x
+    for part in parts:
+        offset = Style.from_meta({"offset": (x, y)})
+        segments.append(Segment(part, style + offset if style else offset))
+        x += len(part)
+    return Strip(segments, width)
 
 
 # --- what a run log line looks like in the view ------------------------------------------------

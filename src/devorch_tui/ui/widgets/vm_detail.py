@@ -135,6 +135,16 @@ class VMDetail(Horizontal):
         resources: InstanceResources | None = None,
         keys: Mapping[str, str] = DEFAULT_KEYS,
     ) -> None:
-        self.query_one("#vm-detail-info", Static).update(render_info(instance, info, busy=busy, name=name, resources=resources))
         state = instance.state if instance is not None else ""
-        self.query_one("#vm-detail-snapshots", Static).update(render_snapshots(name, snapshots, state=state, keys=keys))
+        _update(self.query_one("#vm-detail-info", Static), render_info(instance, info, busy=busy, name=name, resources=resources))
+        _update(self.query_one("#vm-detail-snapshots", Static), render_snapshots(name, snapshots, state=state, keys=keys))
+
+
+def _update(static: Static, content: RenderableType) -> None:
+    """``Static.update`` with a layout only when the text's height changes. A layout re-arranges and
+    repaints the whole screen, every poll that changes the selected VM (its state, its load) would
+    pay it; the same number of lines in the same place only needs a repaint."""
+    static.update(content, layout=False)
+    size = static.size
+    if not size or static.get_content_height(size, static.app.size, size.width) != size.height:
+        static.refresh(layout=True)

@@ -1,22 +1,37 @@
 """The VM list: a DataTable whose rows are diffed by key (the VM name), never cleared.
 
 ``VMTable.apply(rows)`` takes the whole fleet as ``VMRow`` values and touches only what changed:
-``update_cell`` for changed cells, ``add_row(key=name)`` for new VMs, ``remove_row`` for gone ones.
-Sorting and filtering work on the same keyed rows, and the cursor stays on the VM it was on (by
-key), without scrolling. Every cell is a ``rich.text.Text`` so names and releases coming from
-multipass are never parsed as markup.
+``update_cell`` for changed cells, ``add_row(key=name)`` for new VMs, ``remove_row`` for gone ones
+(batched: one re-index and one repaint per poll). Sorting and filtering work on the same keyed
+rows, and the cursor stays on the VM it was on (by key), without scrolling. Every cell is a
+``rich.text.Text`` so names and releases coming from multipass are never parsed as markup.
+
+A poll repaints only the lines it changed, and the table renders its lines itself with caches that
+survive updates (DataTable drops all its render caches on any change and renders every visible cell
+through Rich again): see "rendering" in ``VMTable``.
 """
 
 from __future__ import annotations
 
+import operator
+from bisect import insort
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from rich.padding import Padding
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual._segment_tools import line_crop
+from textual.coordinate import Coordinate
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, CellKey, ColumnKey, RowDoesNotExist, RowKey
+from textual.render import measure
+from textual.widgets._data_table import _EMPTY_TEXT, Row, default_cell_formatter
+from textual.widgets.data_table import CellDoesNotExist, CellKey, ColumnKey, DuplicateKey, RowDoesNotExist, RowKey
 
 if TYPE_CHECKING:
     from devorch_tui.services.multipass_models import Instance, InstanceInfo, InstanceResources
@@ -71,6 +86,8 @@ COLUMN_FIELDS: dict[str, tuple[str, ...]] = {
     "snapshots": ("snapshot_count",),
 }
 """The VMRow fields each column shows: a cell is rebuilt only when one of them changed."""
+_KEYS = {column.key: ColumnKey(column.key) for column in COLUMNS}
+_COLUMN_GETTERS = tuple((column, operator.attrgetter(*fields)) for column, fields in COLUMN_FIELDS.items())
 
 
 def human_bytes(count: int | None) -> str:
@@ -89,6 +106,37 @@ def used_of_total(used: int | None, total: int | None) -> str:
     if used is None and total is None:
         return MISSING
     return f"{human_bytes(used)}/{human_bytes(total)}"
+
+
+def _bounded(cache: dict[Any, Any], size: int) -> dict[Any, Any]:
+    """``cache``, emptied first if it holds ``size`` entries (a render cache: all can be remade)."""
+    if len(cache) >= size:
+        cache.clear()
+    return cache
+
+
+class _Frame(NamedTuple):
+    """What every line of one frame of the table shares (read once per frame)."""
+
+    frame_id: int
+    base_style: Style
+    header_style: Style
+    even_style: Style
+    odd_style: Style
+    column_keys: tuple[ColumnKey, ...]
+    cells_of: Callable[[dict[ColumnKey, Any]], tuple[Any, ...]]
+    """A row's cells in column order."""
+    widths: tuple[int, ...]
+    table_width: int
+    width: int
+    scroll_x: int
+    scroll_y: int
+    header_height: int
+    y_offsets: list[tuple[RowKey, int]]
+    cursor_row: int
+    hover_row: int
+    show_cursor: bool
+    show_hover_cursor: bool
 
 
 @dataclass(frozen=True)
@@ -142,14 +190,10 @@ class VMRow:
 
     def changed_columns(self, old: VMRow) -> list[str]:
         """The columns whose cell differs between ``old`` and this row (by the fields they show)."""
-        return [
-            column
-            for column, fields in COLUMN_FIELDS.items()
-            if any(getattr(self, name) != getattr(old, name) for name in fields)
-        ]
+        return [column for column, shown in _COLUMN_GETTERS if shown(self) != shown(old)]
 
     def sort_value(self, column: str) -> tuple[Any, ...]:
-        """A key that sorts missing values last and breaks ties by name."""
+        """A key that sorts missing values last and breaks ties by name (no two rows tie)."""
         value: Any
         if column == "name":
             return (0, self.name.lower(), self.name)
@@ -170,8 +214,8 @@ class VMRow:
         else:
             value = getattr(self, column)
         if value is None or value == "":
-            return (1, 0, self.name.lower())
-        return (0, value, self.name.lower())
+            return (1, 0, self.name.lower(), self.name)
+        return (0, value, self.name.lower(), self.name)
 
     def matches(self, needle: str) -> bool:
         """Case-insensitive match on name, state, busy label, addresses and release."""
@@ -205,6 +249,25 @@ class VMTable(DataTable[Text]):
     """
 
     def __init__(self, **kwargs: Any) -> None:
+        # Render caches that outlive DataTable's (see "rendering" below): the row and line caches
+        # keep the cell objects they were made from and serve only while the table holds those
+        # very objects; cells are keyed by their text. (Plain dicts, emptied when full: textual's
+        # LRUCache keeps the first value set for a key, and a dict is faster.)
+        self._cell_cache: dict[tuple[Any, ...], tuple[object, list[Segment]]] = {}
+        """A cell rendered by Rich (padded, not styled), by its text (and style...) and width."""
+        self._styled_cell_cache: dict[tuple[Any, ...], list[Segment]] = {}
+        """A cell's text with a row style and cursor/hover styles, by text key and styles."""
+        self._styled_row_cache: dict[tuple[Any, ...], tuple[tuple[object, ...], list[list[Segment]]]] = {}
+        """A row's cells with the row style and cursor/hover styles, not yet their places (meta)."""
+        self._line_cache_by_content: dict[tuple[Any, ...], tuple[tuple[object, ...], Strip]] = {}
+        """A finished line, by row, position, highlight and frame (widths, styles, focus...)."""
+        self._meta_styles: dict[tuple[int, int, bool], Style] = {}
+        self._frame_ids: dict[tuple[Any, ...], int] = {}
+        """Everything all lines of a frame share, numbered (part of the line and row cache keys)."""
+        self._frame: _Frame | None = None
+        self._tall_rows = False
+        self.datatable_render = False
+        """Render through DataTable's own path instead (bench/poll.py compares the two)."""
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._all: dict[str, VMRow] = {}
         """Every VM from the last poll, whether the filter shows it or not."""
@@ -271,70 +334,130 @@ class VMTable(DataTable[Text]):
     def _sync(self) -> DiffStats:
         stats = DiffStats()
         selected = self.selected_name
-        wanted = {name: row for name, row in self._all.items() if row.matches(self.filter_text)}
-        gone = [name for name in self._shown_rows if name not in wanted]
-        if gone:
-            self._remove_rows(gone)
-            for name in gone:
-                del self._shown_rows[name]
-            stats.removed.extend(gone)
-        sort_touched = False
+        shown = self._shown_rows
+        wanted = self._all if not self.filter_text else {name: row for name, row in self._all.items() if row.matches(self.filter_text)}
+        gone = [name for name in shown if name not in wanted]
+        moved: list[str] = []
+        added: list[VMRow] = []
         updates: list[tuple[str, str, Text]] = []
+        sort_column = self.sort_column
         for name, row in wanted.items():
-            previous = self._shown_rows.get(name)
-            if previous == row:
+            previous = shown.get(name)
+            if previous is row or previous == row:
                 continue
-            self._shown_rows[name] = row
+            shown[name] = row
             if previous is None:
-                cells = row.cells()
-                self.add_row(*(cells[key] for key in COLUMN_KEYS), key=name)
-                for column, widths in self._widths.items():
-                    widths[cells[column].cell_len] += 1
-                stats.added.append(name)
+                added.append(row)
                 continue
             for column in row.changed_columns(previous):
                 updates.append((name, column, row.cell(column)))
-                if column == self.sort_column:
-                    sort_touched = True
+                if column == sort_column:
+                    moved.append(name)
+        if not (gone or added or updates):
+            return stats
+        before = self._on_screen()
+        if gone:
+            self._remove_rows(gone)
+            for name in gone:
+                del shown[name]
+            stats.removed.extend(gone)
+        first_rows = added and not self.rows
+        if added:
+            self._add_rows(added)
+            stats.added.extend(row.name for row in added)
         if updates:
             self._update_cells(updates)
             stats.updated_cells = len(updates)
-        if stats.added or sort_touched:
-            self._resort()
-            stats.resorted = True
-        if stats.changed:
-            self._keep_cursor_on(selected)
+        if gone or added or moved:
+            self._reindex(self._placed(gone, moved, [row.name for row in added]), repaint=False)
+            stats.resorted = bool(added or moved)
+        self._update_count += 1
+        self._require_update_dimensions = True  # the virtual size, on idle
+        self.check_idle()
+        if first_rows and self.show_cursor and self.cursor_type != "none":
+            self._highlight_cursor()  # what add_row posts when the first row arrives
+        self._keep_cursor_on(selected)
+        self._repaint_changed(before)
         return stats
 
-    # DataTable.update_cell and remove_row repaint (and remove_row re-indexes every row and
-    # repaints the hover cell) once per call: ~0.1 ms per cell and ~5 ms per removed row at 500
-    # rows. These methods (and _resort) do the same bookkeeping once per poll. They use DataTable
+    # DataTable.add_row, update_cell and remove_row each repaint, bump the update counter (which
+    # drops every render cache) and, for remove_row, re-index all rows: ~0.1 ms per cell and ~5 ms
+    # per removed row at 500 rows, and add_row's widths are measured again on idle for every cell.
+    # These methods do the same bookkeeping once per poll and re-index once. They use DataTable
     # internals of Textual 8.x (pinned <9 in pyproject); a pilot test checks the result against
     # the public API.
 
+    def _on_screen(self) -> tuple[tuple[int, ...], dict[int, tuple[Any, ...]]] | None:
+        """The column widths and what each visible line of rows shows (row, position, highlight and
+        the cell objects), by line on screen; None before the table is laid out."""
+        size = self.size
+        if not size or not self.is_mounted:
+            return None
+        header = self.header_height if self.show_header else 0
+        scroll_y = self.scroll_offset.y
+        offsets = self._y_offsets
+        locations, data = self._row_locations, self._data
+        cursor, hover = self.cursor_row, self.hover_coordinate.row
+        lines: dict[int, tuple[Any, ...]] = {}
+        for y in range(scroll_y, min(scroll_y + size.height - header, len(offsets))):
+            key = offsets[y][0]
+            index = locations.get(key)
+            lines[y - scroll_y + header] = (key, index, index == cursor, index == hover, *data[key].values())
+        return tuple(column.get_render_width(self) for column in self.ordered_columns), lines
+
+    def _repaint_changed(self, before: tuple[tuple[int, ...], dict[int, tuple[Any, ...]]] | None) -> None:
+        """Repaint the lines whose row, position, highlight or cells changed (all of them when the
+        widths changed). No layout: a layout re-arranges and repaints the whole screen (when the
+        table's size changes, setting its virtual size on idle lays it out)."""
+        after = self._on_screen()
+        if before is None or after is None or before[0] != after[0]:
+            self.refresh()
+            return
+        width, old, new = self.size.width, before[1], after[1]
+        changed = [
+            y for y in old.keys() | new.keys()
+            if (a := old.get(y)) is None or (b := new.get(y)) is None or len(a) != len(b) or not all(map(operator.is_, a, b))
+        ]
+        if changed:
+            self.refresh(*(Region(0, y, width, 1) for y in changed))
+
+    def _add_rows(self, rows: list[VMRow]) -> None:
+        """``add_row(key=name)`` for many rows (placed by the re-index that follows)."""
+        console = self.app.console
+        for row in rows:
+            row_key = RowKey(row.name)
+            if row_key in self.rows:
+                raise DuplicateKey(f"The row key {row_key!r} already exists.")
+            cells = row.cells()
+            self._data[row_key] = {_KEYS[key]: cells[key] for key in COLUMN_KEYS}
+            self.rows[row_key] = Row(row_key, 1)
+            for column, widths in self._widths.items():
+                cell = cells[column]
+                widths[cell.cell_len] += 1
+                # What DataTable measures on idle for a new row, for the columns sized to content
+                # (never wider than its cell length).
+                width = self.columns[_KEYS[column]]
+                if cell.cell_len > width.content_width:
+                    width.content_width = max(width.content_width, measure(console, cell, 1))
+
     def _update_cells(self, updates: list[tuple[str, str, Text]]) -> None:
-        """``update_cell`` for many cells with one repaint."""
+        """``update_cell`` for many cells."""
         for name, column, value in updates:
-            row_key, column_key = RowKey(name), ColumnKey(column)
-            if row_key not in self._row_locations or column_key not in self._column_locations:
+            row_key, column_key = RowKey(name), _KEYS[column]
+            if row_key not in self._data or column_key not in self.columns:
                 raise CellDoesNotExist(f"No cell exists for row_key={row_key!r}, column_key={column_key!r}.")
             if column in _AUTO_WIDTH:
                 self._count_width(column, self._data[row_key][column_key], -1)
                 self._count_width(column, value, +1)
                 self._updated_cells.add(CellKey(row_key, column_key))
-                self._require_update_dimensions = True
             self._data[row_key][column_key] = value
-        self._update_count += 1
-        self.refresh()
 
     def _remove_rows(self, names: list[str]) -> None:
-        """``remove_row`` for many rows with one re-index and one repaint."""
-        doomed = {RowKey(name) for name in names}
-        missing = [key for key in doomed if key not in self._row_locations]
+        """``remove_row`` for many rows (the re-index that follows closes the gaps)."""
+        doomed = [RowKey(name) for name in names]
+        missing = [key for key in doomed if key not in self.rows]
         if missing:
             raise RowDoesNotExist(f"Row key {missing[0]!r} is not valid.")
-        kept = sorted((self._row_locations.get(key), key) for key in self._row_locations if key not in doomed)
-        self._row_locations = type(self._row_locations)({key: index for index, (_, key) in enumerate(kept)})
         for row_key in doomed:
             for column_key in self._data.get(row_key, {}):
                 self._updated_cells.discard(CellKey(row_key, column_key))
@@ -343,13 +466,35 @@ class VMTable(DataTable[Text]):
             del self.rows[row_key]
             del self._data[row_key]
         self._fit_auto_columns()
-        self._require_update_dimensions = True
+
+    def _placed(self, gone: list[str], moved: list[str], added: list[str]) -> list[RowKey]:
+        """The row order once ``gone`` rows left and ``moved`` (sort value changed) and ``added``
+        rows are put in their places: in order by the sort column, as the rest already is."""
+        by_index = self._row_locations._reverse
+        leaving = {*gone, *moved}
+        order = [key for key in map(by_index.__getitem__, range(len(by_index))) if key.value not in leaving]
+        coming = [RowKey(name) for name in (*moved, *added)]
+        column, rows = self.sort_column, self._shown_rows
+
+        def sort_value(key: RowKey) -> tuple[Any, ...]:
+            return rows[key.value].sort_value(column)  # type: ignore[index]
+
+        if len(coming) * 8 > len(order):  # many (the first poll): sort them all
+            return sorted([*order, *coming], key=sort_value)
+        for key in coming:
+            insort(order, key, key=sort_value)  # sort values are unique (ties broken by name)
+        return order
+
+    def _reindex(self, order: list[RowKey], *, repaint: bool = True) -> None:
+        """Show the rows in ``order`` (every shown row once); keep the cursor and hover in range."""
+        self._row_locations = type(self._row_locations)({key: index for index, key in enumerate(order)})
         self._update_count += 1
-        self.check_idle()
-        self.cursor_coordinate = self.cursor_coordinate  # clamped by its validator
+        if self.cursor_row >= self.row_count:
+            self.cursor_coordinate = self.cursor_coordinate  # clamped by its validator
         if self.hover_coordinate.row >= self.row_count:  # only clamp: repainting it costs O(rows)
             self.hover_coordinate = self.hover_coordinate._replace(row=max(0, self.row_count - 1))
-        self.refresh(layout=True)
+        if repaint:
+            self.refresh()
 
     def _count_width(self, column: str, cell: Text, change: int) -> None:
         widths = self._widths[column]
@@ -374,10 +519,250 @@ class VMTable(DataTable[Text]):
         """Order the rows by the sort column (what DataTable.sort does, without its per-row cell lookups)."""
         column = self.sort_column
         keys = {name: row.sort_value(column) for name, row in self._shown_rows.items()}
-        order = sorted(keys, key=keys.__getitem__)
-        self._row_locations = type(self._row_locations)({RowKey(name): index for index, name in enumerate(order)})
-        self._update_count += 1
-        self.refresh()
+        self._reindex([RowKey(name) for name in sorted(keys, key=keys.__getitem__)])
+
+    # -- rendering -------------------------------------------------------------------------------
+    # DataTable keys all its render caches (cells, rows, lines) on ``_update_count``, which every
+    # update_cell / add_row / remove_row / sort bumps: one changed cell re-renders every visible
+    # cell through Rich (~0.25 ms each, 270 on a 45-line screen) and every line re-reads the CSS
+    # component styles (~1 ms a line). Here a line is built again only when something it shows
+    # changed (its row, that row's position, cells, highlight, widths); a cell is rendered by Rich
+    # once per value, a row is styled once per row style and highlight, then only given its place
+    # (DataTable's row/column meta, what a mouse click reads); the CSS styles are read once per
+    # frame. The segments are the ones DataTable makes for this table (row cursor, no fixed rows
+    # or columns, no row labels, one-line rows; anything else takes DataTable's own path); a pilot
+    # test compares the two.
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._clear_own_caches()
+
+    def notify_style_update(self) -> None:
+        self._clear_own_caches()
+        super().notify_style_update()
+
+    def _clear_own_caches(self) -> None:
+        self._cell_cache.clear()
+        self._styled_cell_cache.clear()
+        self._styled_row_cache.clear()
+        self._line_cache_by_content.clear()
+        self._meta_styles.clear()
+        self._frame = None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame = None  # read again (once) for each frame
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
+    def _frame_context(self) -> _Frame | None:
+        """What every line of this frame needs (None: DataTable renders it its own way)."""
+        if self._frame is not None:
+            return self._frame
+        if self.datatable_render or self._tall_rows:
+            return None
+        if self.cursor_type != "row" or self.fixed_rows or self.fixed_columns or self._should_render_row_labels:
+            return None
+        columns = self.ordered_columns
+        component = self.get_component_styles
+        base_style = self.rich_style
+        row_styles = tuple(component(name).rich_style for name in ("datatable--header", "datatable--even-row", "datatable--odd-row"))
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.size.width
+        column_keys = tuple(column.key for column in columns)
+        widths = tuple(column.get_render_width(self) for column in columns)
+        show_cursor, show_hover_cursor = self.show_cursor, self._show_hover_cursor
+        together = (
+            base_style, row_styles, column_keys, widths, width, scroll_x, show_cursor, show_hover_cursor, self._pseudo_class_state,
+            self.cursor_foreground_priority, self.cursor_background_priority, self.cell_padding, self.zebra_stripes,
+        )
+        frame_id = self._frame_ids.get(together)
+        if frame_id is None:
+            if len(self._frame_ids) > 1000:
+                self._frame_ids.clear()
+                self._line_cache_by_content.clear()
+                self._styled_row_cache.clear()
+            frame_id = self._frame_ids[together] = len(self._frame_ids)
+        self._frame = _Frame(
+            frame_id=frame_id,
+            base_style=base_style,
+            header_style=row_styles[0],
+            even_style=row_styles[1],
+            odd_style=row_styles[2],
+            column_keys=column_keys,
+            cells_of=operator.itemgetter(*column_keys) if len(column_keys) > 1 else lambda cells: (cells[column_keys[0]],),
+            widths=widths,
+            table_width=sum(widths),
+            width=width,
+            scroll_x=scroll_x,
+            scroll_y=scroll_y,
+            header_height=self.header_height if self.show_header else 0,
+            y_offsets=self._y_offsets,
+            cursor_row=self.cursor_coordinate.row,
+            hover_row=self.hover_coordinate.row,
+            show_cursor=show_cursor,
+            show_hover_cursor=show_hover_cursor,
+        )
+        return self._frame
+
+    @property
+    def _y_offsets(self) -> list[tuple[RowKey, int]]:
+        """DataTable's (row key, line in row) for each line, built without Row lookups (one-line rows)."""
+        if self._tall_rows:
+            return DataTable._y_offsets.fget(self)  # type: ignore[attr-defined]
+        offsets = self._offset_cache.get(self._update_count)
+        if offsets is None:
+            by_index = self._row_locations._reverse
+            offsets = [(by_index[index], 0) for index in range(len(by_index))]
+            self._offset_cache[self._update_count] = offsets
+        return offsets
+
+    def add_row(self, *cells: Text, height: int | None = 1, key: str | None = None, label: Any = None) -> RowKey:
+        if height != 1:
+            self._tall_rows = True  # DataTable renders rows of other heights (this table adds none)
+        return super().add_row(*cells, height=height, key=key, label=label)
+
+    def _meta_style(self, row_index: int, column_index: int, out_of_bounds: bool = False) -> Style:
+        """DataTable's meta for a place (what a mouse click reads), one Style object per place."""
+        key = (row_index, column_index, out_of_bounds)
+        style = self._meta_styles.get(key)
+        if style is None:
+            meta: dict[str, Any] = {"row": row_index, "column": column_index}
+            if out_of_bounds:
+                meta["out_of_bounds"] = True
+            style = _bounded(self._meta_styles, 10_000)[key] = Style.from_meta(meta)
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        frame = self._frame_context()
+        if frame is None:
+            return super().render_line(y)
+        if y >= frame.header_height:
+            y += frame.scroll_y
+        return self._line(frame, y)
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        frame = self._frame_context()
+        if frame is None or (x1, x2, base_style) != (frame.scroll_x, frame.scroll_x + frame.width, frame.base_style):
+            return super()._render_line(y, x1, x2, base_style)
+        return self._line(frame, y)
+
+    def _line(self, frame: _Frame, y: int) -> Strip:
+        """Line ``y`` of the table (header first, then rows; scrolled down, not across)."""
+        if y < frame.header_height:
+            row_key, row_index = self._header_row_key, -1
+        else:
+            try:
+                row_key, _ = frame.y_offsets[y - frame.header_height]
+            except IndexError:
+                return Strip.blank(frame.width, frame.base_style)
+            row_index = self._row_locations.get(row_key)
+        header = row_index == -1
+        cells = tuple(self.columns[key].label for key in frame.column_keys) if header else frame.cells_of(self._data[row_key])
+        cursor = frame.cursor_row == row_index
+        hover = frame.hover_row == row_index
+        key = (row_key, row_index, cursor, hover, frame.frame_id)
+        cached = self._line_cache_by_content.get(key)
+        if cached is not None and len(cached[0]) == len(cells) and all(map(operator.is_, cached[0], cells)):
+            return cached[1]
+
+        if header:
+            row_style = frame.header_style
+        elif self.zebra_stripes:
+            row_style = frame.odd_style if row_index % 2 else frame.even_style
+        else:
+            row_style = frame.base_style
+        styled = self._styled_row(frame, row_key, header, cells, row_style, cursor, hover)
+        segments: list[Segment] = []
+        add = segments.append
+        meta_style = self._meta_style
+        for column_index, cell_segments in enumerate(styled):
+            meta = meta_style(row_index, column_index)
+            for text, style, control in cell_segments:
+                add(Segment(text, meta if style is None else style + meta, control))
+        # DataTable extends the row's style to the widget's edge (meta: out of bounds).
+        extend_style, _ = self._get_styles_to_render_cell(
+            header, False, False, hover, cursor, frame.show_cursor, frame.show_hover_cursor, False, False
+        )
+        width = frame.width
+        add(Segment(" " * max(0, width - frame.table_width), row_style + extend_style + meta_style(row_index, 0, True)))
+        if frame.scroll_x == 0 and frame.table_width <= width and segments[0].text:
+            # What line_crop, adjust_cell_length and simplify make of a line that fits: one Strip.
+            strip = Strip(list(Segment.simplify(segments)), width)
+        else:
+            x1 = frame.scroll_x
+            strip = Strip(line_crop(segments, x1, x1 + width, width)).adjust_cell_length(width, frame.base_style).simplify()
+        _bounded(self._line_cache_by_content, 1000)[key] = (cells, strip)
+        return strip
+
+    def _styled_row(
+        self, frame: _Frame, row_key: RowKey, header: bool, cells: tuple[object, ...], row_style: Style, cursor: bool, hover: bool
+    ) -> list[list[Segment]]:
+        """The row's cells styled as DataTable styles them, without their places' meta. DataTable
+        renders each ``Styled(Padding(cell), pre_style=row style + meta + component style,
+        post_style)``; no other style has meta, so adding it last changes nothing."""
+        key = (row_key, row_style, cursor, hover, frame.frame_id)
+        cached = self._styled_row_cache.get(key)
+        if cached is not None and all(map(operator.is_, cached[0], cells)):
+            return cached[1]
+        component_style, post_style = self._get_styles_to_render_cell(
+            header,
+            False,
+            False,
+            hover,
+            cursor,
+            frame.show_cursor,
+            frame.show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        pre_style = row_style + component_style
+        styled = []
+        for column_key, value, width in zip(frame.column_keys, cells, frame.widths):
+            text_key, segments = self._cell_line(row_key, column_key, value, width, header)
+            # A styled cell is shared by every row that shows the same text with the same styles.
+            styled_key = None if text_key is None else (text_key, pre_style, post_style)
+            cell = None if styled_key is None else self._styled_cell_cache.get(styled_key)
+            if cell is None:
+                # Simplified once styled: a cell without styles of its own is one segment (the
+                # line is simplified in the end anyway), so it takes its place's meta once.
+                cell = list(Segment.simplify(Segment.apply_style(segments, pre_style, post_style)))
+                if styled_key is not None:
+                    _bounded(self._styled_cell_cache, 10_000)[styled_key] = cell
+            styled.append(cell)
+        _bounded(self._styled_row_cache, 1000)[key] = (cells, styled)
+        return styled
+
+    def _cell_line(
+        self, row_key: RowKey, column_key: ColumnKey, value: object, width: int, header: bool
+    ) -> tuple[tuple[Any, ...] | None, list[Segment]]:
+        """A one-line cell rendered by Rich (padded, not styled), once per text and width: a Text
+        renders the same wherever it is, so every "Running" cell shares one rendering. Returns the
+        text's key too (None for other renderables, which are kept while the table holds them)."""
+        cell: Any
+        if header:
+            cell = value
+        else:
+            cell = _EMPTY_TEXT if value is None else (default_cell_formatter(value, wrap=False, height=1) or _EMPTY_TEXT)
+        text_key: tuple[Any, ...] | None
+        if type(cell) is Text:
+            key = text_key = (
+                cell.plain, cell.style, cell.justify, cell.overflow, cell.no_wrap, cell.end, cell.tab_size, tuple(cell.spans), width, self.cell_padding,
+            )
+            rendered = self._cell_cache.get(key)
+            if rendered is not None:
+                return text_key, rendered[1]
+        else:
+            text_key, key = None, (row_key, column_key, width, self.cell_padding)
+            rendered = self._cell_cache.get(key)
+            if rendered is not None and rendered[0] is value:
+                return None, rendered[1]
+        options = self.app.console_options.update_dimensions(width, 1).update(no_wrap=True)
+        lines = self.app.console.render_lines(Padding(cell, (0, self.cell_padding)), options)
+        rendered = (value, list(Segment.simplify(lines[0])))
+        _bounded(self._cell_cache, 10_000)[key] = rendered
+        return text_key, rendered[1]
 
     def _keep_cursor_on(self, name: str | None) -> None:
         """Put the cursor back on ``name`` if it is still shown, without scrolling."""
@@ -388,7 +773,15 @@ class VMTable(DataTable[Text]):
         except RowDoesNotExist:
             return
         if index != self.cursor_row:
-            self.move_cursor(row=index, scroll=False)
+            # What move_cursor(row=index, scroll=False) does, without repainting the old and new
+            # cursor rows here (finding their regions costs O(rows)): _sync repaints every line
+            # whose cursor flag changed, set_sort the whole table.
+            self.set_reactive(DataTable.cursor_coordinate, Coordinate(index, self.cursor_column))
+            self.post_message(DataTable.RowHighlighted(self, index, RowKey(name)))
+            if self._require_update_dimensions:
+                self.call_after_refresh(self._scroll_cursor_into_view)
+            else:
+                self._scroll_cursor_into_view()
 
 
 def given(
