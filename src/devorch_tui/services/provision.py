@@ -828,16 +828,19 @@ async def teardown_project(name: str, settings: Settings, client: MultipassClien
         golden_vm = golden.vm_name_from_env(settings)
     except DevorchError:
         golden_vm = None
-    if golden_vm is not None and golden_vm in (vm, name):
-        raise ProvisionError(
-            f"{golden_vm} is the golden base VM, not a project VM",
-            hint="rebuild it with `devorch-tui base-image create --rebuild`, or delete it from the VMs pane",
-        )
+    golden_refused = ProvisionError(
+        f"{golden_vm} is the golden base VM, not a project VM",
+        hint="rebuild it with `devorch-tui base-image create --rebuild`, or delete it from the VMs pane",
+    )
+    if vm == golden_vm:
+        raise golden_refused
     instance = instances.get(vm)
     if instance is None:
         known = ", ".join(n for n in instances if n.startswith(PROJECT_PREFIX)) or "none"
         if exact:
             raise ProvisionError(f"there is no VM {vm}", hint="check the name with `devorch-tui vm list`")
+        if name == golden_vm:  # `teardown golden-python`: no dev-golden-python, and that one is the golden VM
+            raise golden_refused
         hint = "check the name with `devorch-tui vm list`"
         if name in instances:
             hint = f"{name} is not a project VM (they are named {PROJECT_PREFIX}NAME): delete it with `devorch-tui vm delete --purge {name}`"
