@@ -28,7 +28,7 @@ from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive, var
 from textual.scrollbar import ScrollBar
@@ -36,6 +36,8 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Log
+
+from devorch_tui.ui.widgets.frame_style import FrameStyle, sized_by_content
 
 FLUSH_INTERVAL = 0.05
 """Seconds between two writes to the view while lines arrive."""
@@ -114,7 +116,7 @@ class StatusLine(Widget):
         return Text.assemble(head, separator, self.end_text, no_wrap=True, end="")
 
 
-class RunLog(Log):
+class RunLog(FrameStyle, Log):
     """A ``Log`` fed through ``push()``: batched writes, ANSI stripped, follow that yields to the user."""
 
     following: var[bool] = var(True)
@@ -155,7 +157,6 @@ class RunLog(Log):
         """Lower-case text a line must contain to be shown (None: every line)."""
         self.total_pushed = 0
         """Lines accepted since the last ``clear`` (after the filter; shown lines may be fewer: ``max_lines``)."""
-        self._frame_style: Style | None = None
 
     # --- feeding -------------------------------------------------------------------------------
 
@@ -311,7 +312,7 @@ class RunLog(Log):
             self._width = width
         size = Size(self._width, len(self._lines))
         if size != self.virtual_size:
-            if self._sized_by_content():
+            if sized_by_content(self):
                 self.virtual_size = size
             else:
                 # The view's own size comes from the layout, not from its lines: skip the layout pass
@@ -335,25 +336,14 @@ class RunLog(Log):
         self.scroll_x = self.validate_scroll_x(self.scroll_x)
         self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
-    def _sized_by_content(self) -> bool:
-        styles = self.styles
-        return any(scalar is not None and scalar.is_auto for scalar in (styles.width, styles.height))
-
     # --- rendering -----------------------------------------------------------------------------
     # ``Log`` works out the widget's style (a walk up the DOM) and builds a rich ``Text`` for every
     # line of every frame: ~0.3 ms a line, 10-20 ms a frame while output streams and the view
     # follows it. The lines here are plain text (no highlighting), so one segment per line, with the
-    # style worked out once per frame, renders the same.
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        self._frame_style = self.rich_style
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._frame_style = None
+    # style worked out once per frame (FrameStyle), renders the same.
 
     def _render_line(self, y: int, scroll_x: int, width: int) -> Strip:
-        rich_style = self.rich_style if self._frame_style is None else self._frame_style
+        rich_style = self.rich_style
         if y >= len(self._lines):
             return Strip.blank(width, rich_style)
         if not self.highlight and self.text_selection is None:

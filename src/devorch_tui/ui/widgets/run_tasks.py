@@ -7,13 +7,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region
-from textual.strip import Strip
 from textual.timer import Timer
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
+
+from devorch_tui.ui.widgets.frame_style import FrameStyle, sized_by_content
 
 STATUS_STYLES: dict[str, tuple[str, str]] = {
     "pending": ("·", "dim"),
@@ -76,7 +76,7 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-class RunTasks(DataTable[Text]):
+class RunTasks(FrameStyle, DataTable[Text]):
     """A row per task keyed by its name; rows are updated in place, never rebuilt.
 
     Cheaper to draw than a plain ``DataTable`` where it matters, as a run starts (the moment a key
@@ -87,8 +87,6 @@ class RunTasks(DataTable[Text]):
     it shows is unchanged.
     """
 
-    _frame_style: Style | None = None
-    """The widget's style while a frame renders (None otherwise)."""
     _row_refresh_only = False
     """True while rows change (cells updated, rows added): the whole-table repaints this asks for
     are left out, and only the rows that changed are repainted."""
@@ -143,7 +141,7 @@ class RunTasks(DataTable[Text]):
             super()._update_dimensions(new_rows)
         finally:
             self._row_refresh_only = False
-        if self._layout_required and not layout_pending and not self._sized_by_content():
+        if self._layout_required and not layout_pending and not sized_by_content(self):
             self._layout_required = False
             self._scroll_update(self.virtual_size)  # scrollbars shown or hidden: a layout only then
         for row_key in new_rows:
@@ -168,23 +166,6 @@ class RunTasks(DataTable[Text]):
                 return self  # the rows that changed are repainted on their own
             repaint = False  # (a layout, if still needed once the rows are in, is decided after)
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
-
-    def _sized_by_content(self) -> bool:
-        styles = self.styles
-        return any(scalar is not None and scalar.is_auto for scalar in (styles.width, styles.height))
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        # DataTable works out ``rich_style`` (a walk up the DOM) for every line it renders; it cannot
-        # change within a frame.
-        self._frame_style = super().rich_style
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._frame_style = None
-
-    @property
-    def rich_style(self) -> Style:
-        return super().rich_style if self._frame_style is None else self._frame_style
 
     @property
     def rows_by_name(self) -> dict[str, TaskRow]:
