@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from devorch_tui.services.runs import (
+    ActiveRun,
     LineEvent,
     LinesEvent,
     RunError,
@@ -217,7 +219,7 @@ def test_list_is_newest_first_and_skips_broken_records(store: RunStore) -> None:
     broken.mkdir()
     (broken / "run.json").write_text("{not json")
     ids = [record.id for record in store.list()]
-    assert ids == sorted([first.id, second.id], reverse=True)
+    assert ids == [second.id, first.id]  # by start time (ids of the same second sort by chance)
     with pytest.raises(RunError, match="cannot be read"):
         store.load("20000101-000000-0000")
     with pytest.raises(RunNotFound):
@@ -294,3 +296,30 @@ def test_a_step_cut_off_by_a_cancel_keeps_its_duration(store: RunStore) -> None:
     final = run.finish("cancelled", "cancelled")
     (step,) = final.targets[0].steps
     assert step.status == "cancelled" and step.duration is not None and step.duration >= 0
+
+
+def test_runs_of_the_same_second_are_listed_by_start_time(store: RunStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An id tells its start to the second and ends in random hex: the later of two runs of one
+    second may have the smaller id. Listing, `latest` and a limit still go by the start time."""
+    from datetime import datetime, timezone
+
+    from devorch_tui.services import runs
+
+    suffixes = iter(["ffff", "0000", "8888"])
+    monkeypatch.setattr(runs._random, "token_hex", lambda _size: next(suffixes))
+
+    def opened_at(second: int, microsecond: int, title: str) -> ActiveRun:
+        moment = datetime(2026, 12, 6, 8, 0, second, microsecond, tzinfo=timezone.utc)
+        monkeypatch.setattr(runs, "utcnow", lambda: moment)
+        return store.open_run("tasks", title, ["t"])
+
+    earlier = opened_at(0, 100_000, "earlier")  # 20261206-080000-ffff
+    later = opened_at(0, 600_000, "later")  # 20261206-080000-0000: the smaller id
+    newest = opened_at(1, 0, "newest")  # 20261206-080001-8888
+    assert later.id < earlier.id
+    assert [record.title for record in store.list()] == ["newest", "later", "earlier"]
+    assert [record.title for record in store.list(limit=2)] == ["newest", "later"]
+    newest.finish()
+    shutil.rmtree(newest.dir)
+    latest = store.latest()
+    assert latest is not None and latest.title == "later"

@@ -50,6 +50,8 @@ STEP_STATUSES: tuple[str, ...] = ("pending", "running", "ok", "failed", "cancell
 FINAL_STEP_STATUSES = frozenset({"ok", "failed", "cancelled", "skipped", "interrupted"})
 
 _RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
+_ID_SECOND = len("20260101-120000")
+"""The part of a run id that is its start time (to the second)."""
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -486,17 +488,25 @@ class RunStore:
         return record
 
     def list(self, limit: int | None = None) -> list[RunRecord]:
-        """Records of past and current runs, newest first; unreadable records are skipped."""
+        """Records of past and current runs, newest first; unreadable records are skipped.
+
+        An id names its start to the second only (its random end orders runs of the same second by
+        chance), so the order is the records' start times: every run of the last second reached is
+        read before the list is cut to ``limit``."""
         records: list[RunRecord] = []
+        last_second = None
         for run_id in self.ids():
+            second = run_id[:_ID_SECOND]
+            if limit is not None and len(records) >= limit and second != last_second:
+                break
             try:
                 records.append(self.load(run_id))
             except RunError as exc:
                 log.warning("skipping run %s: %s", run_id, exc)
                 continue
-            if limit is not None and len(records) >= limit:
-                break
-        return records
+            last_second = second
+        records.sort(key=lambda record: (record.started, record.id), reverse=True)
+        return records if limit is None else records[:limit]
 
     def latest(self) -> RunRecord | None:
         found = self.list(limit=1)
